@@ -1,0 +1,48 @@
+"""Composing and instantiating harlit's Hydra configs from code (stage-1 dependencies, tests, tools)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig, OmegaConf
+
+from harlit import CONFIG_DIR
+from harlit.errors import HarlitError
+
+
+def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = True) -> DictConfig:
+    """Compose `conf/config.yaml` with overrides, inside or outside a running Hydra app."""
+    if GlobalHydra.instance().is_initialized():
+        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def task_overrides() -> list[str]:
+    """The command-line overrides of the running job, or [] outside Hydra."""
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
+
+
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate that lets harlit's user errors through unwrapped."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while cause is not None and not isinstance(cause, HarlitError):
+            cause = cause.__cause__
+        if isinstance(cause, HarlitError):
+            raise cause from None
+        raise
+
+
+def to_plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node

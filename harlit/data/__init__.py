@@ -1,0 +1,1 @@
+"""LightningDataModules: one file per dataset, shared split/subset/hidden-class logic in `base`."""

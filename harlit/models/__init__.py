@@ -1,0 +1,1 @@
+"""Encoders, fusion head and the LightningModule that trains them."""

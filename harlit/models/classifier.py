@@ -1,0 +1,194 @@
+"""The LightningModule for both stages: one or two encoders, a head, torchmetrics per split."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+from harlit.errors import HarlitError
+from harlit.models.linear_head import LinearHead
+
+log = logging.getLogger(__name__)
+
+MODALITIES_OF = {"imu": ("imu",), "video": ("video",), "fusion": ("imu", "video")}
+
+
+def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
+    """Top-1 and Top-5 as micro accuracy, and macro F1; averages are explicit on purpose."""
+    return MetricCollection(
+        {
+            "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+            "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+        },
+        prefix=prefix,
+    )
+
+
+def read_encoder_state(path: str | Path, modality: str) -> dict[str, torch.Tensor]:
+    """The state dict of the `modality` encoder stored in a registry file or a Lightning checkpoint."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise HarlitError(f"the {modality} checkpoint {path} does not exist; train stage 1 or fix model.{modality}_ckpt.")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise HarlitError(
+            f"the {modality} checkpoint {path} is unreadable ({type(err).__name__}); delete it and train stage 1 again."
+        ) from None
+    if isinstance(ckpt, dict) and "encoder_state_dict" in ckpt:
+        if ckpt.get("modality") != modality:
+            raise HarlitError(
+                f"the checkpoint {path} holds a {ckpt.get('modality')} encoder, not a {modality} one; "
+                f"point model.{modality}_ckpt to a stage-1 {modality} checkpoint."
+            )
+        return ckpt["encoder_state_dict"]
+    prefix = f"encoders.{modality}."
+    state = ckpt.get("state_dict", {}) if isinstance(ckpt, dict) else {}
+    encoder_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    if not encoder_state:
+        raise HarlitError(
+            f"the checkpoint {path} holds no {modality} encoder; point model.{modality}_ckpt to a stage-1 {modality} checkpoint."
+        )
+    return encoder_state
+
+
+class HARClassifier(pl.LightningModule):
+    """Encoders -> (concatenated) features -> head.
+
+    modality "imu" or "video" is stage 1 (one encoder, a linear head); "fusion" is stage 2 (both encoders,
+    loaded from their stage-1 checkpoints, and the fusion MLP). Samples whose modality is marked absent
+    (`batch["<m>_present"] == False`, the hidden-class protocol) never reach that encoder: their features
+    are the missing-modality value, zeros or a learned vector (`missing_value`).
+    """
+
+    def __init__(
+        self,
+        modality: str,
+        num_classes: int,
+        optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
+        imu: nn.Module | None = None,
+        video: nn.Module | None = None,
+        head: Callable[..., nn.Module] = LinearHead,
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        missing_value: str = "zeros",
+        imu_ckpt: str | None = None,
+        video_ckpt: str | None = None,
+        class_names: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        if modality not in MODALITIES_OF:
+            raise HarlitError(f"model.modality must be one of {sorted(MODALITIES_OF)}, not {modality!r}.")
+        if missing_value not in ("zeros", "learned"):
+            raise HarlitError(f"model.missing_value must be 'zeros' or 'learned', not {missing_value!r}.")
+        self.save_hyperparameters(ignore=["imu", "video", "head", "optimizer", "scheduler"])
+        self.modality = modality
+        self.modalities = MODALITIES_OF[modality]
+        given = {"imu": imu, "video": video}
+        for m in self.modalities:
+            if given[m] is None:
+                raise HarlitError(f"the {modality} model needs model.{m}; add an encoder config under model.{m}.")
+        self.encoders = nn.ModuleDict({m: given[m] for m in self.modalities})
+        in_dim = sum(enc.out_dim for enc in self.encoders.values())
+        self.head = head(in_dim=in_dim, num_classes=num_classes)
+        self.missing_value = missing_value
+        if missing_value == "learned":
+            self.missing = nn.ParameterDict(
+                {m: nn.Parameter(torch.zeros(enc.out_dim)) for m, enc in self.encoders.items()}
+            )
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.num_classes = num_classes
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        self.train_metrics = classification_metrics(num_classes, "train/")
+        self.val_metrics = classification_metrics(num_classes, "val/")
+        self.test_metrics = classification_metrics(num_classes, "test/")
+        self.test_f1_per_class = MulticlassF1Score(num_classes, average="none")
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_details: dict[str, torch.Tensor] = {}
+        for m, ckpt in (("imu", imu_ckpt), ("video", video_ckpt)):
+            if ckpt and m in self.modalities:
+                self.load_encoder(m, ckpt)
+
+    def load_encoder(self, modality: str, path: str | Path) -> None:
+        """Load a stage-1 encoder's weights exactly; a mismatch is a user error, not a traceback."""
+        state = read_encoder_state(path, modality)
+        try:
+            self.encoders[modality].load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            first = str(err).split("\n\t")[1] if "\n\t" in str(err) else str(err)[:200]
+            raise HarlitError(
+                f"the {modality} checkpoint {path} does not match model.{modality} ({first.strip()}); "
+                f"use a checkpoint trained with the same encoder config."
+            ) from None
+        log.info("Loaded the stage-1 %s encoder from %s", modality, path)
+
+    def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        feats = []
+        for m, encoder in self.encoders.items():
+            inputs = batch[m]
+            present = batch.get(f"{m}_present")
+            if present is None or bool(present.all()):
+                feats.append(encoder(inputs))
+                continue
+            out = self._missing_features(m, len(inputs), inputs.device)
+            if bool(present.any()):
+                encoded = encoder(inputs[present])
+                out = out.to(encoded.dtype).index_put((present.nonzero(as_tuple=True)[0],), encoded)
+            feats.append(out)
+        return torch.cat(feats, dim=1) if len(feats) > 1 else feats[0]
+
+    def _missing_features(self, modality: str, batch_size: int, device: torch.device) -> torch.Tensor:
+        dim = self.encoders[modality].out_dim
+        if self.missing_value == "learned":
+            return self.missing[modality].unsqueeze(0).expand(batch_size, dim)
+        return torch.zeros(batch_size, dim, device=device)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.features(batch))
+
+    def _step(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str) -> torch.Tensor:
+        logits = self(batch)
+        loss = F.cross_entropy(logits.float(), batch["label"])
+        metrics.update(logits.detach().float(), batch["label"])
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=stage == "train",
+                 batch_size=len(batch["label"]), sync_dist=stage != "train")
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        return loss
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, self.train_metrics, "train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits = self(batch)
+        self.test_f1_per_class.update(logits.float(), batch["label"])
+        self.test_confusion.update(logits.float(), batch["label"])
+        self._step(batch, self.test_metrics, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self.test_details = {
+            "f1_per_class": self.test_f1_per_class.compute().cpu(),
+            "confusion_matrix": self.test_confusion.compute().cpu(),
+        }
+        self.test_f1_per_class.reset()
+        self.test_confusion.reset()
+
+    def configure_optimizers(self) -> Any:
+        # Frozen parameters (S3D blocks outside trainable_blocks) get no optimizer state.
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params=params)
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}

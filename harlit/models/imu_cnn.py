@@ -1,0 +1,61 @@
+"""IMU encoder: three Conv1d blocks (kernels 24/16/8) and global pooling to one feature vector."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from harlit.errors import HarlitError
+
+
+class IMUEncoder(nn.Module):
+    """Conv1d -> ReLU -> Dropout, three times, then global pooling over time.
+
+    Convolutions are unpadded, as in the paper, so the input must be at least `receptive_field` samples.
+    Input: (batch, channels, time). Output: (batch, out_dim).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 6,
+        channels: Sequence[int] = (32, 64, 96),
+        kernel_sizes: Sequence[int] = (24, 16, 8),
+        dropout: float = 0.1,
+        pooling: str = "max",
+    ) -> None:
+        super().__init__()
+        if len(channels) != len(kernel_sizes):
+            raise HarlitError(
+                f"model.imu.channels {list(channels)} and model.imu.kernel_sizes {list(kernel_sizes)} "
+                "must have the same length; give one kernel size per block."
+            )
+        if pooling not in ("max", "avg"):
+            raise HarlitError(f"model.imu.pooling must be 'max' or 'avg', not {pooling!r}.")
+        blocks: list[nn.Module] = []
+        prev = in_channels
+        for width, kernel in zip(channels, kernel_sizes, strict=True):
+            blocks += [nn.Conv1d(prev, width, kernel), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            prev = width
+        self.blocks = nn.Sequential(*blocks)
+        self.pooling = pooling
+        self.in_channels = in_channels
+        self.out_dim = prev
+        self.receptive_field = 1 + sum(k - 1 for k in kernel_sizes)
+
+    def forward(self, imu: torch.Tensor) -> torch.Tensor:
+        if imu.dim() != 3 or imu.shape[1] != self.in_channels:
+            raise HarlitError(
+                f"the IMU encoder expects (batch, {self.in_channels}, time), got {tuple(imu.shape)}; "
+                "set model.imu.in_channels to the dataset's channel count."
+            )
+        if imu.shape[-1] < self.receptive_field:
+            raise HarlitError(
+                f"IMU sequences of {imu.shape[-1]} samples are shorter than the encoder's receptive field of "
+                f"{self.receptive_field}; raise data.imu_length or use smaller model.imu.kernel_sizes."
+            )
+        hidden = self.blocks(imu)
+        if self.pooling == "max":
+            return hidden.amax(dim=-1)
+        return hidden.mean(dim=-1)

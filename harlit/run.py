@@ -1,0 +1,21 @@
+"""Command line: `python -m harlit.run [+experiment=NAME] [overrides]` (Hydra)."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from harlit import CONFIG_DIR
+from harlit.errors import exit_on_user_error
+from harlit.train import train
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
+@exit_on_user_error
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    return metrics.get("test/top1")  # for sweepers that optimise a value
+
+
+if __name__ == "__main__":
+    main()
