@@ -98,9 +98,16 @@ class S3DEncoder(nn.Module):
         pretrained: str | None = "none",
         trainable_blocks: Sequence[str] | str = "all",
         channels_last: bool = False,
+        bn_momentum: float | None = 0.1,
     ) -> None:
         super().__init__()
         backbone = s3d(weights=None)
+        if bn_momentum is not None:
+            # torchvision's S3D ports TF's BatchNorm momentum (0.001): running statistics then barely
+            # move in a short fine-tune or a from-scratch run, and eval-mode outputs are garbage.
+            for module in backbone.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.momentum = bn_momentum
         if len(backbone.features) != len(S3D_BLOCK_NAMES):
             raise RuntimeError("torchvision's S3D layout changed; update S3D_BLOCK_NAMES")
         _load_pretrained(backbone, pretrained)
