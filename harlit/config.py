@@ -24,11 +24,13 @@ def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = Tr
         return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
-def task_overrides() -> list[str]:
-    """The command-line overrides of the running job, or [] outside Hydra."""
-    if not HydraConfig.initialized():
-        return []
-    return list(HydraConfig.get().overrides.task)
+def task_overrides(cfg: DictConfig | None = None) -> list[str]:
+    """The overrides a config was composed with: its own `hydra` node, else the running job's, else []."""
+    if cfg is not None and "hydra" in cfg:
+        return list(cfg.hydra.overrides.task)
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return []
 
 
 def instantiate(node: Any, **kwargs: Any) -> Any:

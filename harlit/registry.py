@@ -22,7 +22,8 @@ from torch import nn
 
 # Data keys that change how batches are loaded, not what a model learns from.
 LOADER_ONLY_KEYS = {"_target_", "batch_size", "eval_batch_size", "num_workers", "pin_memory", "seed",
-                    "hidden_classes", "hidden_from", "num_hidden", "on_bad_sample", "prepare_workers"}
+                    "hidden_classes", "hidden_from", "num_hidden", "on_bad_sample", "prepare_workers",
+                    "report_dir", "cache_dir"}
 # Encoder keys that only matter while training stage 2 or for speed.
 ENCODER_RUNTIME_KEYS = {"trainable_blocks", "channels_last"}
 

@@ -11,17 +11,20 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from harlit import ddp
+from harlit.checkpointing import resume_checkpoint
 from harlit.config import compose_config, instantiate, task_overrides, to_plain
 from harlit.data.base import HARDataModule
 from harlit.errors import HarlitError
+from harlit.loggers import finish_runs, log_config, log_test_details
 from harlit.models.classifier import MODALITIES_OF, HARClassifier
 from harlit.registry import CheckpointRegistry, atomic_write_text, stage1_key
 
 log = logging.getLogger(__name__)
 
 # Overrides that stay with the stage-2 run when it composes its stage-1 dependencies.
-STAGE2_ONLY_PREFIXES = ("model.", "+model.", "name", "experiment", "+experiment", "stage1", "data.batch_size",
-                        "hydra.", "resume", "callbacks.", "logger")
+STAGE2_ONLY_PREFIXES = ("model.", "name", "experiment", "stage1", "data.batch_size", "paths.output_dir",
+                        "hydra.", "resume", "ckpt_path", "callbacks.", "logger")
 ENCODER_PREFIXES = ("model.imu.", "model.video.", "+model.imu.", "+model.video.")
 
 
@@ -47,7 +50,7 @@ def stage1_config(cfg: DictConfig, modality: str) -> DictConfig:
     if not experiment:
         raise HarlitError(f"stage1.{modality} names no stage-1 experiment; set it or give model.{modality}_ckpt.")
     carried = [
-        o for o in task_overrides()
+        o for o in task_overrides(cfg)
         if o.startswith(ENCODER_PREFIXES) or not o.lstrip("~+").startswith(STAGE2_ONLY_PREFIXES)
     ]
     carried = [o for o in carried if "trainable_blocks" not in o]
@@ -79,6 +82,8 @@ def ensure_stage1(cfg: DictConfig, modality: str) -> Path:
     sub = stage1_config(cfg, modality)
     key = registry_key(sub, modality, build_datamodule(sub, (modality,)))
     registry = CheckpointRegistry(cfg.paths.registry_dir)
+    if ddp.is_external_multi_rank(cfg):
+        return ensure_stage1_on_external_ranks(sub, key, registry, modality)
     with registry.lock(key):
         found = registry.lookup(key)
         if found is not None:
@@ -93,12 +98,27 @@ def ensure_stage1(cfg: DictConfig, modality: str) -> Path:
     return found
 
 
+def ensure_stage1_on_external_ranks(sub: DictConfig, key: dict[str, Any], registry: CheckpointRegistry,
+                                    modality: str) -> Path:
+    """SLURM tasks (or torchrun ranks) are all ranks of one run: they train a missing encoder together.
+
+    No rank may hold the registry lock while the others train, so every rank looks up, all train when it
+    is missing, rank 0 registers (under the lock) and the others wait for its file.
+    """
+    found = registry.lookup(key)
+    if found is not None:
+        return found
+    train(sub)
+    return ddp.wait_for_file(registry.folder(key) / "encoder.pt", what=f"rank 0's stage-1 {modality} run")
+
+
 def validate(cfg: DictConfig) -> None:
     if cfg.model.modality not in MODALITIES_OF:
         raise HarlitError(f"model.modality must be one of {sorted(MODALITIES_OF)}, not {cfg.model.modality!r}.")
     ratio = cfg.data.get("train_ratio", 1.0)
     if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
         raise HarlitError(f"data.train_ratio must be in (0, 1], got {ratio}; use e.g. 0.25, 0.5, 0.75 or 1.0.")
+    ddp.check_devices(cfg)
 
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
@@ -136,6 +156,10 @@ def train(cfg: DictConfig, _holding_registry_lock: bool = False) -> dict[str, An
     if modality == "fusion":
         ckpts = {m: ensure_stage1(cfg, m) for m in ("imu", "video")}
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    ckpt_path = resume_checkpoint(cfg, out_dir)
+    if ddp.needs_launch(cfg):
+        # This process only supervises: the ranks train from the resolved config (see harlit/ddp.py).
+        return ddp.launch(ddp.worker_config(cfg, ckpts, ckpt_path), out_dir, _holding_registry_lock)
 
     datamodule = build_datamodule(cfg, MODALITIES_OF[modality])
     datamodule.setup("fit")
@@ -154,9 +178,11 @@ def train(cfg: DictConfig, _holding_registry_lock: bool = False) -> dict[str, An
     )
     trainer = build_trainer(cfg)
     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(job_cfg, resolve=True))
+    if ddp.global_rank() == 0:
+        atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(job_cfg, resolve=True))
+    log_config(trainer.loggers, to_plain(job_cfg))
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     use_best = bool(best) and datamodule.val_set is not None and trainer.checkpoint_callback.monitor
     logged = trainer.test(model, datamodule=datamodule, ckpt_path="best" if use_best else None, verbose=False)[0]
@@ -188,6 +214,8 @@ def train(cfg: DictConfig, _holding_registry_lock: bool = False) -> dict[str, An
                     path = registry.register(key, model.encoders[modality], metrics, str(out_dir))
             metrics[f"{modality}_encoder"] = str(path)
         atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
+        log_test_details(trainer.loggers, metrics, model.test_details.get("confusion_matrix"), datamodule.class_names)
+    finish_runs(trainer.loggers)  # one W&B run per job: the next multirun job must not reuse this one
     log.info("Test: top1=%.4f top5=%.4f f1_macro=%.4f -> %s", metrics.get("test/top1", float("nan")),
              metrics.get("test/top5", float("nan")), metrics.get("test/f1_macro", float("nan")), out_dir / "metrics.json")
     return metrics

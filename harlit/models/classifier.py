@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import pickle
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
@@ -18,6 +21,8 @@ from harlit.errors import HarlitError
 from harlit.models.linear_head import LinearHead
 
 log = logging.getLogger(__name__)
+# Frozen S3D blocks are in eval mode on purpose (BatchNorm statistics stay put).
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=PossibleUserWarning)
 
 MODALITIES_OF = {"imu": ("imu",), "video": ("video",), "fusion": ("imu", "video")}
 
@@ -40,7 +45,13 @@ def read_encoder_state(path: str | Path, modality: str) -> dict[str, torch.Tenso
     if not path.is_file():
         raise HarlitError(f"the {modality} checkpoint {path} does not exist; train stage 1 or fix model.{modality}_ckpt.")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            if path.suffix != ".ckpt":
+                raise
+            # Lightning checkpoints carry loop state (numpy RNG arrays); Lightning loads them the same way.
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
         raise HarlitError(
             f"the {modality} checkpoint {path} is unreadable ({type(err).__name__}); delete it and train stage 1 again."
@@ -164,6 +175,12 @@ class HARClassifier(pl.LightningModule):
                  batch_size=len(batch["label"]), sync_dist=stage != "train")
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        # Re-assert each encoder's own train(): it keeps frozen S3D blocks in eval mode, whatever
+        # mode the loops left them in.
+        for encoder in self.encoders.values():
+            encoder.train()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._step(batch, self.train_metrics, "train")

@@ -118,6 +118,7 @@ class S3DEncoder(nn.Module):
         self.channels_last = channels_last
         self.register_buffer("mean", torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(KINETICS_STD).view(1, 3, 1, 1, 1), persistent=False)
+        self.train()  # frozen blocks start in eval mode: Lightning does not call .train() before fitting
 
     @staticmethod
     def _resolve_trainable(trainable_blocks: Sequence[str] | str) -> tuple[str, ...]:

@@ -1,0 +1,56 @@
+"""Shared fixtures: compose the real Hydra config, shrunk to run in seconds on a CPU."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from omegaconf import DictConfig
+
+from harlit.config import compose_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+# Tiny synthetic data: 2 subjects (1 train, 1 test) x 12 classes x 1 repetition, 8x32x32 clips.
+TINY = (
+    "data.num_subjects=2",
+    "data.repetitions=1",
+    "data.num_frames=8",
+    "data.frame_size=32",
+    "data.imu_length=64",
+    "data.batch_size=12",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+)
+
+
+@pytest.fixture(autouse=True)
+def _offline_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # No test touches the network or the user's W&B/torch-hub state.
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
+    monkeypatch.setenv("HARLIT_ROOT", str(tmp_path / "root"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """Compose `conf/config.yaml` with overrides, outputs under tmp_path, tiny synthetic sizes."""
+
+    def _make(overrides: Sequence[str] = (), run: str = "run", tiny: bool = True) -> DictConfig:
+        base = [*TINY] if tiny else []
+        return compose_config(
+            [*base, *overrides, f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / run}"]
+        )
+
+    return _make
+
+
+def subprocess_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"HARLIT_ROOT": str(tmp_path), "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"})
+    return env

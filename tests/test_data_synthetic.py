@@ -1,0 +1,81 @@
+"""The embedded synthetic dataset and the shared split / train-ratio logic."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from harlit.config import instantiate
+from harlit.data.base import stratified_subset
+from harlit.errors import HarlitError
+
+
+def build(make_cfg, overrides=(), modalities=("imu", "video")):
+    cfg = make_cfg(["data.num_subjects=4", "data.repetitions=4", *overrides], tiny=False)
+    dm = instantiate(cfg.data, modalities=list(modalities))
+    dm.setup("fit")
+    return dm
+
+
+def per_class(dm) -> Counter:
+    return Counter(int(dm.table.labels[i]) for i in dm.train_set.indices)
+
+
+@pytest.mark.parametrize("ratio, expected", [(1.0, 8), (0.75, 6), (0.5, 4), (0.25, 2)])
+def test_train_ratio_exact_per_class_counts(make_cfg, ratio: float, expected: int) -> None:
+    dm = build(make_cfg, [f"data.train_ratio={ratio}"], modalities=("imu",))
+    counts = per_class(dm)
+    assert sorted(counts) == list(range(12)) and set(counts.values()) == {expected}
+    assert len(dm.test_set) == 2 * 12 * 4  # the test split is never subsampled
+
+
+def test_train_ratio_subset_is_seeded(make_cfg) -> None:
+    first = build(make_cfg, ["data.train_ratio=0.5", "seed=3"], ("imu",)).train_set.indices
+    again = build(make_cfg, ["data.train_ratio=0.5", "seed=3"], ("imu",)).train_set.indices
+    other = build(make_cfg, ["data.train_ratio=0.5", "seed=4"], ("imu",)).train_set.indices
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_stratified_subset_rounds_and_keeps_every_class() -> None:
+    labels = np.array([0] * 10 + [1] * 3 + [2] * 1)
+    subset = stratified_subset(np.arange(14), labels, 0.5, seed=0)
+    assert Counter(labels[subset].tolist()) == {0: 5, 1: 2, 2: 1}
+
+
+@pytest.mark.parametrize("ratio", [0, 1.5, -0.25])
+def test_bad_train_ratio_is_a_clear_error(make_cfg, ratio: float) -> None:
+    cfg = make_cfg([f"data.train_ratio={ratio}"])
+    with pytest.raises(HarlitError, match=r"data.train_ratio must be in \(0, 1\]"):
+        instantiate(cfg.data, modalities=["imu"])
+
+
+def test_split_is_by_subject_and_data_is_deterministic(make_cfg) -> None:
+    dm = build(make_cfg)
+    train_subjects = set(dm.table.subjects[dm.train_set.indices].tolist())
+    test_subjects = set(dm.table.subjects[dm.test_set.indices].tolist())
+    assert train_subjects == {1, 3} and test_subjects == {2, 4}
+    again = build(make_cfg)
+    assert torch.equal(dm.table.imu, again.table.imu) and torch.equal(dm.table.video, again.table.video)
+    other_seed = build(make_cfg, ["seed=5"])  # the training seed does not change the data
+    assert torch.equal(dm.table.video, other_seed.table.video)
+
+
+def test_batches_have_the_documented_shapes(make_cfg) -> None:
+    dm = build(make_cfg, ["data.batch_size=5", "data.imu_length=80", "data.num_frames=8", "data.frame_size=32"])
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["imu"].shape == (5, 6, 80) and batch["imu"].dtype == torch.float32
+    assert batch["video"].shape == (5, 3, 8, 32, 32) and batch["video"].dtype == torch.uint8
+    assert batch["label"].shape == (5,)
+    # IMU is normalised with training-split statistics.
+    train_imu = torch.stack([dm.train_set[i]["imu"] for i in range(len(dm.train_set))])
+    assert train_imu.mean(dim=(0, 2)).abs().max() < 1e-4
+    assert (train_imu.std(dim=(0, 2)) - 1).abs().max() < 1e-2
+
+
+def test_single_modality_loads_only_that_modality(make_cfg) -> None:
+    dm = build(make_cfg, modalities=("imu",))
+    assert dm.table.video is None and "video" not in dm.train_set[0]

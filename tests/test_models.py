@@ -1,0 +1,91 @@
+"""Encoder shapes, user errors of the encoders, and the stage-1/stage-2 module wiring."""
+
+from __future__ import annotations
+
+import urllib.error
+
+import pytest
+import torch
+
+from harlit.errors import HarlitError
+from harlit.models.fusion_mlp import FusionMLP
+from harlit.models.imu_cnn import IMUEncoder
+from harlit.models.s3d import S3D_BLOCK_NAMES, S3DEncoder, kinetics_weights_path
+
+
+@pytest.mark.parametrize("length", [46, 64, 128, 333])
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_imu_encoder_shapes(length: int, pooling: str) -> None:
+    encoder = IMUEncoder(in_channels=6, channels=(8, 16, 24), pooling=pooling)
+    assert encoder.receptive_field == 46
+    assert encoder(torch.randn(3, 6, length)).shape == (3, 24)
+
+
+def test_imu_encoder_default_widths() -> None:
+    encoder = IMUEncoder(in_channels=12)
+    assert encoder.out_dim == 96
+    assert [m.kernel_size[0] for m in encoder.modules() if isinstance(m, torch.nn.Conv1d)] == [24, 16, 8]
+
+
+def test_imu_too_short_is_a_clear_error() -> None:
+    encoder = IMUEncoder(in_channels=6)
+    with pytest.raises(HarlitError, match="shorter than the encoder's receptive field of 46"):
+        encoder(torch.randn(2, 6, 45))
+
+
+@pytest.mark.parametrize("clip", [(8, 32, 32), (16, 32, 48), (12, 64, 64)])
+def test_s3d_encoder_shapes(clip: tuple[int, int, int]) -> None:
+    encoder = S3DEncoder(pretrained="none").eval()
+    frames = torch.randint(0, 256, (2, 3, *clip), dtype=torch.uint8)
+    with torch.no_grad():
+        assert encoder(frames).shape == (2, 1024)
+
+
+def test_s3d_named_blocks_and_freezing() -> None:
+    encoder = S3DEncoder(trainable_blocks=["Mixed_4c", "Mixed_5c"])
+    assert [name for name, _ in encoder.blocks.named_children()] == list(S3D_BLOCK_NAMES)
+    trainable = {n.split(".")[1] for n, p in encoder.named_parameters() if p.requires_grad}
+    assert trainable == {"Mixed_4c", "Mixed_5c"}
+    encoder.train()
+    assert encoder.blocks.Mixed_4c.training and encoder.blocks.Mixed_5c.training
+    assert not encoder.blocks.Mixed_4b.training and not encoder.blocks.Conv3d_1a.training
+
+
+def test_s3d_unknown_block_is_a_clear_error() -> None:
+    with pytest.raises(HarlitError, match="unknown S3D block 'Mixed_9z'"):
+        S3DEncoder(trainable_blocks=["Mixed_4c", "Mixed_9z"])
+
+
+def test_missing_kinetics_weights_offline_says_where_to_put_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(HarlitError) as err:
+        S3DEncoder(pretrained="kinetics400")
+    message = str(err.value)
+    assert str(kinetics_weights_path()) in message and "s3d-" in message and "\n" not in message
+
+
+def test_s3d_loads_a_torchvision_state_dict(tmp_path) -> None:
+    from torchvision.models.video import s3d
+
+    reference = s3d()
+    path = tmp_path / "s3d.pt"
+    torch.save(reference.state_dict(), path)
+    encoder = S3DEncoder(pretrained=str(path))
+    ours, theirs = encoder.blocks.Mixed_5c.state_dict(), reference.features[15].state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_s3d_bad_pretrained_path_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(HarlitError, match="neither 'none', 'kinetics400' nor an existing file"):
+        S3DEncoder(pretrained=str(tmp_path / "nope.pt"))
+
+
+def test_fusion_mlp_is_two_linear_layers() -> None:
+    head = FusionMLP(in_dim=1024 + 96, num_classes=27, hidden_dim=64)
+    linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(1120, 64), (64, 27)]
+    assert head(torch.randn(4, 1120)).shape == (4, 27)

@@ -1,0 +1,131 @@
+"""Stage 2: what trains, what stays frozen, and how stage-1 checkpoints are found, reused and checked."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytorch_lightning as pl
+import pytest
+import torch
+
+from harlit.config import instantiate
+from harlit.errors import HarlitError
+from harlit.models.classifier import HARClassifier
+from harlit.train import train
+
+FROZEN = ["Conv3d_1a", "Conv3d_2b", "Conv3d_2c", "Mixed_3b", "Mixed_3c", "Mixed_4b", "Mixed_4d", "Mixed_4e",
+          "Mixed_4f", "Mixed_5b"]
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before: dict[str, torch.Tensor], module: torch.nn.Module, suffix: str = "") -> bool:
+    after = module.state_dict()
+    return any(not torch.equal(before[k], after[k]) for k in before if k.endswith(suffix))
+
+
+def test_stage2_step_trains_only_the_named_blocks(make_cfg) -> None:
+    cfg = make_cfg()
+    dm = instantiate(cfg.data, modalities=["imu", "video"])
+    model: HARClassifier = instantiate(cfg.model, num_classes=dm.num_classes, imu_ckpt=None, video_ckpt=None)
+    video, imu = model.encoders["video"], model.encoders["imu"]
+    frozen_before = {name: snapshot(getattr(video.blocks, name)) for name in FROZEN}
+    trained_before = {
+        "Mixed_4c": snapshot(video.blocks.Mixed_4c),
+        "Mixed_5c": snapshot(video.blocks.Mixed_5c),
+        "imu": snapshot(imu),
+        "head": snapshot(model.head),
+    }
+    trainer = pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, datamodule=dm)
+
+    for name, before in frozen_before.items():
+        block = getattr(video.blocks, name)
+        assert not changed(before, block), f"{name} moved"  # weights and BN running stats alike
+        assert not block.training
+    assert changed(trained_before["Mixed_4c"], video.blocks.Mixed_4c, "weight")
+    assert changed(trained_before["Mixed_4c"], video.blocks.Mixed_4c, "running_mean")
+    assert changed(trained_before["Mixed_5c"], video.blocks.Mixed_5c, "weight")
+    assert changed(trained_before["imu"], imu, "weight")
+    assert changed(trained_before["head"], model.head, "weight")
+    # Frozen parameters get no optimizer state at all.
+    optimizer = trainer.optimizers[0]
+    in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    frozen_params = [p for name in FROZEN for p in getattr(video.blocks, name).parameters()]
+    assert not any(id(p) in in_optimizer for p in frozen_params)
+    assert all(p not in optimizer.state for p in frozen_params)
+
+
+def registry_files(root: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob("encoder.pt")}
+
+
+def test_stage2_trains_missing_stage1_then_reuses_and_loads_exactly(make_cfg, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="harlit")
+    first = train(make_cfg(["+experiment=synthetic_stage2"], run="first"))
+    assert "No stage-1 imu encoder for this setting yet: training it first" in caplog.text
+    assert "No stage-1 video encoder for this setting yet: training it first" in caplog.text
+    assert (tmp_path / "first" / "stage1_imu" / "metrics.json").is_file()
+    files = registry_files(tmp_path / "checkpoints")
+    assert len(files) == 2 and first["imu_ckpt"] in files and first["video_ckpt"] in files
+
+    caplog.clear()
+    second = train(make_cfg(["+experiment=synthetic_stage2"], run="second"))
+    assert "training it first" not in caplog.text and caplog.text.count("Reusing the stage-1") == 2
+    assert registry_files(tmp_path / "checkpoints") == files  # nothing retrained or rewritten
+    assert (second["imu_ckpt"], second["video_ckpt"]) == (first["imu_ckpt"], first["video_ckpt"])
+
+    # Stage 2 starts from exactly the stage-1 weights, from the registry or from the run's Lightning checkpoint.
+    cfg = make_cfg(["+experiment=synthetic_stage2"])
+    dm = instantiate(cfg.data, modalities=["imu", "video"])
+    lightning_ckpt = tmp_path / "first" / "stage1_imu" / "checkpoints" / "last.ckpt"
+    model = instantiate(cfg.model, num_classes=dm.num_classes, imu_ckpt=str(lightning_ckpt),
+                        video_ckpt=first["video_ckpt"])
+    stage1_imu = torch.load(lightning_ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    stage1_video = torch.load(first["video_ckpt"], map_location="cpu", weights_only=True)["encoder_state_dict"]
+    for key, value in model.encoders["imu"].state_dict().items():
+        assert torch.equal(value, stage1_imu[f"encoders.imu.{key}"])
+    for key, value in model.encoders["video"].state_dict().items():
+        assert torch.equal(value, stage1_video[key])
+
+
+def test_explicit_checkpoint_overrides_the_registry(make_cfg, tmp_path, caplog) -> None:
+    stage1 = train(make_cfg(["+experiment=synthetic_stage1_imu"], run="imu"))
+    caplog.set_level(logging.INFO, logger="harlit")
+    ckpt = tmp_path / "imu" / "checkpoints" / "last.ckpt"
+    metrics = train(make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={ckpt}"], run="fused"))
+    assert metrics["imu_ckpt"] == str(ckpt) and stage1["imu_encoder"] != str(ckpt)
+    assert "No stage-1 imu encoder" not in caplog.text and "No stage-1 video encoder" in caplog.text
+
+
+def test_stage1_key_separates_settings(make_cfg, tmp_path) -> None:
+    train(make_cfg(["+experiment=synthetic_stage1_imu"], run="a"))
+    train(make_cfg(["+experiment=synthetic_stage1_imu", "data.train_ratio=0.5"], run="b"))
+    train(make_cfg(["+experiment=synthetic_stage1_imu", "model.imu.channels=[8,8,8]"], run="c"))
+    train(make_cfg(["+experiment=synthetic_stage1_imu", "seed=1"], run="d"))
+    train(make_cfg(["+experiment=synthetic_stage1_imu", "data.batch_size=4"], run="e"))  # loader-only: same key
+    assert len(registry_files(tmp_path / "checkpoints")) == 4
+
+
+def test_mismatched_checkpoint_is_a_clear_error(make_cfg, tmp_path) -> None:
+    stage1 = train(make_cfg(["+experiment=synthetic_stage1_imu", "model.imu.channels=[8,8,8]"], run="narrow"))
+    cfg = make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={stage1['imu_encoder']}"])
+    with pytest.raises(HarlitError, match="does not match model.imu"):
+        train(cfg)
+
+
+def test_unreadable_or_wrong_checkpoint_is_a_clear_error(make_cfg, tmp_path) -> None:
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(HarlitError, match="is unreadable"):
+        train(make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={garbage}"]))
+    with pytest.raises(HarlitError, match="does not exist"):
+        train(make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={tmp_path / 'missing.ckpt'}"]))
+    video_only = tmp_path / "video.pt"
+    torch.save({"modality": "video", "encoder_state_dict": {}}, video_only)
+    with pytest.raises(HarlitError, match="holds a video encoder, not a imu one"):
+        train(make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={video_only}"]))
