@@ -79,3 +79,16 @@ def test_batches_have_the_documented_shapes(make_cfg) -> None:
 def test_single_modality_loads_only_that_modality(make_cfg) -> None:
     dm = build(make_cfg, modalities=("imu",))
     assert dm.table.video is None and "video" not in dm.train_set[0]
+
+
+def test_video_augmentation_flips_or_keeps_each_clip() -> None:
+    from harlit.data.transforms import augment_video
+
+    torch.manual_seed(0)
+    clips = torch.randint(0, 256, (16, 3, 4, 8, 8), dtype=torch.uint8)
+    out = augment_video(clips, flip=True, crop_scale=1.0)
+    flipped = [torch.equal(o, c.flip(-1)) for o, c in zip(out, clips, strict=True)]
+    kept = [torch.equal(o, c) for o, c in zip(out, clips, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True)) and any(flipped) and any(kept)
+    cropped = augment_video(clips, flip=False, crop_scale=0.5)
+    assert cropped.shape == clips.shape and cropped.dtype == torch.uint8 and not torch.equal(cropped, clips)

@@ -33,7 +33,8 @@ def augment_video(clips: torch.Tensor, flip: bool, crop_scale: float, generator:
         crop_h, crop_w = max(1, round(height * crop_scale)), max(1, round(width * crop_scale))
         tops = torch.randint(0, height - crop_h + 1, (batch,), generator=generator)
         lefts = torch.randint(0, width - crop_w + 1, (batch,), generator=generator)
-        crops = [out[i, :, :, t : t + crop_h, l : l + crop_w] for i, (t, l) in enumerate(zip(tops.tolist(), lefts.tolist()))]
+        corners = zip(tops.tolist(), lefts.tolist(), strict=True)
+        crops = [out[i, :, :, top : top + crop_h, left : left + crop_w] for i, (top, left) in enumerate(corners)]
         stacked = torch.stack(crops).float()
         b, c, t, h, w = stacked.shape
         resized = torch.nn.functional.interpolate(

@@ -1,0 +1,50 @@
+"""The command line as a user runs it: one tiny run, and one-sentence errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, TINY, subprocess_env
+
+
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harlit.run", *args],
+        cwd=REPO_ROOT, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_tiny_run_writes_metrics_json_and_config(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "+experiment=synthetic_stage1_imu", *TINY)
+    assert result.returncode == 0, result.stderr[-2000:]
+    [metrics_file] = list((tmp_path / "logs" / "synthetic_stage1_imu" / "runs").glob("*/metrics.json"))
+    metrics = json.loads(metrics_file.read_text())
+    for key in ("test/top1", "test/top5", "test/f1_macro"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["test/top5"] >= metrics["test/top1"]
+    assert (metrics["dataset"], metrics["stage"], metrics["modality"]) == ("synthetic", 1, "imu")
+    assert "max_epochs: 1" in (metrics_file.parent / "config.yaml").read_text()
+    assert (metrics_file.parent / "confusion_matrix.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["+experiment=no_such_experiment"], "Could not find 'experiment/no_such_experiment'"),
+        (["data=no_such_dataset"], "Could not find 'data/no_such_dataset'"),
+        (["+experiment=synthetic_stage1_imu", "data.train_ratio=0"], "harlit: error: data.train_ratio must be in (0, 1]"),
+        (["+experiment=synthetic_stage1_imu", "data.train_ratio=1.5"], "harlit: error: data.train_ratio must be in (0, 1]"),
+        (["+experiment=synthetic_stage1_video", "model.video.trainable_blocks=[Mixed_9z]"],
+         "harlit: error: unknown S3D block 'Mixed_9z'"),
+    ],
+)
+def test_user_errors_are_one_sentence_without_traceback(tmp_path: Path, args: list[str], expected: str) -> None:
+    result = run_cli(tmp_path, *args, *TINY)
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
