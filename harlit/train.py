@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harlit import ddp
-from harlit.checkpointing import resume_checkpoint
+from harlit.checkpointing import exit_when_preempted, resume_checkpoint
 from harlit.config import compose_config, instantiate, task_overrides, to_plain
 from harlit.data.base import HARDataModule
 from harlit.errors import HarlitError
@@ -21,6 +22,11 @@ from harlit.models.classifier import MODALITIES_OF, HARClassifier
 from harlit.registry import CheckpointRegistry, atomic_write_text, stage1_key
 
 log = logging.getLogger(__name__)
+# Lightning notices that are expected here: no validation split by default, tiny epochs, and a
+# torch-internal deprecation inside Lightning itself.
+for _notice in (r"Total length of `list` across ranks is zero", r"The number of training batches .* is smaller than the logging",
+                r".*LeafSpec.* is deprecated"):
+    warnings.filterwarnings("ignore", message=_notice)
 
 # Overrides that stay with the stage-2 run when it composes its stage-1 dependencies.
 STAGE2_ONLY_PREFIXES = ("model.", "name", "experiment", "stage1", "data.batch_size", "paths.output_dir",
@@ -54,6 +60,8 @@ def stage1_config(cfg: DictConfig, modality: str) -> DictConfig:
         if o.startswith(ENCODER_PREFIXES) or not o.lstrip("~+").startswith(STAGE2_ONLY_PREFIXES)
     ]
     carried = [o for o in carried if "trainable_blocks" not in o]
+    # The other modality's encoder does not exist in this stage-1 config (e.g. model.video.* for imu).
+    carried = [o for o in carried if not o.lstrip("~+").startswith(tuple(f"model.{m}." for m in ("imu", "video") if m != modality))]
     out_dir = run_dir(cfg) / f"stage1_{modality}"
     overrides = [f"+experiment={experiment}", *carried, *list(cfg.get("stage1_overrides") or []),
                  f"paths.output_dir={out_dir}"]
@@ -182,7 +190,8 @@ def train(cfg: DictConfig, _holding_registry_lock: bool = False) -> dict[str, An
         atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(job_cfg, resolve=True))
     log_config(trainer.loggers, to_plain(job_cfg))
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    with exit_when_preempted():
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     use_best = bool(best) and datamodule.val_set is not None and trainer.checkpoint_callback.monitor
     logged = trainer.test(model, datamodule=datamodule, ckpt_path="best" if use_best else None, verbose=False)[0]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,6 +26,17 @@ from harlit.errors import HarlitError
 log = logging.getLogger(__name__)
 
 HIDDEN_FROM = ("imu", "video", "both")
+ON_BAD_SAMPLE = ("fail", "skip")
+BAD_SAMPLES_FILE = "bad_samples.txt"
+
+
+@dataclass(frozen=True)
+class BadSample:
+    """One sample that cannot be loaded: the file at fault and why, in a few words."""
+
+    sample_id: str
+    path: str
+    reason: str
 
 
 class VideoSource(Protocol):
@@ -124,6 +137,8 @@ class HARDataModule(pl.LightningDataModule):
         frame_size: int = 112,
         augment: dict[str, Any] | None = None,
         imu_channels: int | None = None,
+        on_bad_sample: str = "fail",
+        report_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.modalities = tuple(modalities)
@@ -140,6 +155,12 @@ class HARDataModule(pl.LightningDataModule):
         self.num_frames = num_frames
         self.frame_size = frame_size
         self.augment = dict(augment or {})
+        self.imu_channels = imu_channels
+        if on_bad_sample not in ON_BAD_SAMPLE:
+            raise HarlitError(f"data.on_bad_sample must be one of {list(ON_BAD_SAMPLE)}, not {on_bad_sample!r}.")
+        self.on_bad_sample = on_bad_sample
+        self.report_dir = Path(report_dir).expanduser() if report_dir else None
+        self.bad_samples: list[BadSample] = []
         self._hidden_request = list(hidden_classes or [])
         if not 0.0 < self.train_ratio <= 1.0:
             raise HarlitError(f"data.train_ratio must be in (0, 1], got {train_ratio}; use e.g. 0.25, 0.5, 0.75 or 1.0.")
@@ -228,7 +249,9 @@ class HARDataModule(pl.LightningDataModule):
         train_idx, train_absent = self._apply_hidden(table, train_idx, "train")
         val_idx, val_absent = self._apply_hidden(table, val_idx, "val")
         if "imu" in self.modalities and table.imu is not None:
-            self.imu_stats = self._imu_statistics(table.imu[torch.as_tensor(train_idx)])
+            # Only IMU the encoder may see: then stage 2 normalises exactly like its stage-1 IMU* encoder.
+            imu_rows = train_idx[~train_absent["imu"]] if "imu" in train_absent else train_idx
+            self.imu_stats = self._imu_statistics(table.imu[torch.as_tensor(imu_rows)])
         self.table = table
         self.train_set = TableDataset(table, train_idx, self.modalities, self.imu_stats, train_absent)
         self.val_set = TableDataset(table, val_idx, self.modalities, self.imu_stats, val_absent) if len(val_idx) else None
@@ -250,6 +273,38 @@ class HARDataModule(pl.LightningDataModule):
             return indices[~is_hidden], {}
         return indices, {self.hidden_from: is_hidden}
 
+    def handle_bad_samples(self, bad: Sequence[BadSample]) -> set[str]:
+        """Fail with one message listing every bad sample, or (on_bad_sample=skip) write the list down.
+
+        Returns the ids of the samples to leave out. The skip list, with counts per reason, goes to
+        `report_dir/bad_samples.txt` (the run directory), so nothing is dropped silently.
+        """
+        if not bad:
+            return set()
+        counts = Counter(b.reason.split(":")[0] for b in bad)
+        summary = ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
+        listing = "\n".join(f"  {b.path}: {b.reason}" for b in bad)
+        if self.on_bad_sample == "fail":
+            raise HarlitError(
+                f"{len(bad)} bad {self.name} sample(s) ({summary}); fix or remove these files, or set "
+                f"data.on_bad_sample=skip to train without them:\n{listing}"
+            )
+        self.bad_samples = list(bad)
+        self.dropped["bad_samples"] = len({b.sample_id for b in bad})
+        lines = [f"# {len(bad)} bad {self.name} sample file(s) skipped (data.on_bad_sample=skip)"]
+        lines += [f"# {n}\t{reason}" for reason, n in counts.most_common()]
+        lines += [f"{b.sample_id}\t{b.path}\t{b.reason}" for b in bad]
+        where = "the log only (no data.report_dir)"
+        if self.report_dir is not None:
+            self.report_dir.mkdir(parents=True, exist_ok=True)
+            target = self.report_dir / BAD_SAMPLES_FILE
+            target.write_text("\n".join(lines) + "\n")
+            where = str(target)
+        log.warning("Skipping %d bad %s sample(s) (%s); list in %s", len(bad), self.name, summary, where)
+        if self.report_dir is None:
+            log.warning("%s", "\n".join(lines))
+        return {b.sample_id for b in bad}
+
     @staticmethod
     def _imu_statistics(imu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = imu.mean(dim=(0, 2), keepdim=False).view(-1, 1)
@@ -257,10 +312,14 @@ class HARDataModule(pl.LightningDataModule):
         return mean, std
 
     def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
+        from harlit.ddp import evaluation_sampler
+
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            # Under DDP each rank evaluates its own share once, without DistributedSampler's padding.
+            sampler=None if shuffle else evaluation_sampler(dataset),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
@@ -301,4 +360,5 @@ class HARDataModule(pl.LightningDataModule):
             "num_val": len(self.val_set) if self.val_set else 0,
             "num_test": len(self.test_set) if self.test_set else 0,
             "dropped": dict(self.dropped),
+            "bad_samples": len(self.bad_samples),
         }

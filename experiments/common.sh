@@ -1,0 +1,59 @@
+# Shared by the recipes in experiments/*/run.sh: argument parsing, one sweep, the report.
+# Usage of a recipe:
+#   experiments/<recipe>/run.sh [-d DATASET] [-m MODALITIES] [-o OUT] [-r RUNS] [hydra overrides...]
+#     -d  experiment prefix: synthetic (default), utd, mmact (uses <d>_stage1_imu, <d>_stage1_video, <d>_stage2)
+#     -m  comma list of imu, video, fusion (default: all three)
+#     -o  where the report goes (default: experiments/<recipe>/results_<d>)
+#     -r  where the runs go (default: $HARLIT_ROOT/logs/experiments/<recipe>_<d>, HARLIT_ROOT defaulting to .)
+#   Overrides go to every job, e.g. trainer.max_epochs=2 seed=0,1 data.root=/data/utd_mhad.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python}"
+DATASET=synthetic
+MODALITIES=imu,video,fusion
+OUT=""
+RUNS=""
+
+parse_recipe_args() {  # $1 = recipe name, then the recipe's arguments
+    RECIPE="$1"; shift
+    OPTIND=1
+    while getopts "d:m:o:r:h" opt; do
+        case "$opt" in
+            d) DATASET="$OPTARG" ;;
+            m) MODALITIES="$OPTARG" ;;
+            o) OUT="$OPTARG" ;;
+            r) RUNS="$OPTARG" ;;
+            *) sed -n '2,9p' "$REPO_ROOT/experiments/common.sh"; exit 2 ;;
+        esac
+    done
+    shift $((OPTIND - 1))
+    OVERRIDES=("$@")
+    OUT="${OUT:-$REPO_ROOT/experiments/$RECIPE/results_$DATASET}"
+    RUNS="${RUNS:-${HARLIT_ROOT:-$REPO_ROOT}/logs/experiments/${RECIPE}_$DATASET}"
+    cd "$REPO_ROOT"
+}
+
+wants() {  # wants imu|video|fusion: is that modality selected with -m?
+    [[ ",$MODALITIES," == *",$1,"* ]]
+}
+
+experiment_for() {  # the experiment name of a modality
+    case "$1" in
+        imu) echo "${DATASET}_stage1_imu" ;;
+        video) echo "${DATASET}_stage1_video" ;;
+        fusion) echo "${DATASET}_stage2" ;;
+    esac
+}
+
+sweep() {  # sweep MODALITY SWEEP_CONFIG: one Hydra multirun into $RUNS/<modality>_<sweep>
+    local modality="$1" grid="$2"
+    echo ">> $(experiment_for "$modality") +sweep=$grid ${OVERRIDES[*]:-}" >&2
+    "$PYTHON" -m harlit.run -m "+experiment=$(experiment_for "$modality")" "+sweep=$grid" \
+        "hydra.sweep.dir=$RUNS/${modality}_$grid" "${OVERRIDES[@]}"
+}
+
+report() {
+    "$PYTHON" -m harlit.report "$RUNS" --out "$OUT"
+    echo "report: $OUT/report.md" >&2
+}

@@ -1,0 +1,195 @@
+"""What the datasets read from disk share: discovery, bad-sample collection, IMU loading, the video cache.
+
+A subclass describes its files (`discover`) and how to read one IMU recording (`load_imu`); this class
+turns them into a SampleTable: IMU resampled and held in memory, videos decoded once into the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harlit.data.base import BadSample, HARDataModule, SampleTable
+from harlit.data.transforms import resample_sequence
+from harlit.data.video_cache import (
+    CachedClips,
+    ClipRequest,
+    ClipSettings,
+    DecodingClips,
+    VideoCache,
+    global_rank,
+)
+from harlit.errors import HarlitError
+
+log = logging.getLogger(__name__)
+
+
+class BadFile(Exception):
+    """Raised by `load_imu` for a recording that cannot be used: (path, reason)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+@dataclass
+class SampleFiles:
+    """One sample on disk: its label, subject, protocol groups and the files of each modality."""
+
+    sample_id: str
+    label: int
+    subject: int
+    video: Path | None = None
+    imu: Any = None  # whatever `load_imu` needs: a path, or a dict of paths
+    groups: dict[str, int] = field(default_factory=dict)
+
+
+def check_imu(values: np.ndarray, path: str | Path, min_length: int = 2) -> np.ndarray:
+    """A (time, channels) float array with enough rows and no NaN/inf, or BadFile saying what is wrong."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise BadFile(path, f"empty IMU recording: shape {values.shape}")
+    if values.shape[0] < min_length:
+        raise BadFile(path, f"IMU recording too short: {values.shape[0]} rows")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise BadFile(path, f"NaN values: {int(bad.sum())} non-finite entries")
+    return values
+
+
+class FileDataModule(HARDataModule):
+    """Base of the datasets that live in a folder: UTD-MHAD, MMAct, manifest."""
+
+    layout_help = ""  # the expected layout, quoted when a root holds no data
+
+    def __init__(
+        self,
+        root: str,
+        cache_dir: str | None = None,
+        video_resize: str = "squash",
+        prepare_workers: int | None = None,
+        video_cache: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.root = Path(root).expanduser()
+        self.clip_settings = ClipSettings(int(self.num_frames), int(self.frame_size), video_resize)
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else self.root / ".harlit_cache"
+        self.prepare_workers = prepare_workers
+        self.use_video_cache = video_cache
+        self.absent_ids: list[str] = []  # ids the dataset itself lacks (known, not errors)
+        self.not_found: list[str] = []  # ids of the full dataset not under this root
+
+    # --- to implement per dataset --------------------------------------------------------------
+    def discover(self) -> tuple[list[SampleFiles], list[BadSample]]:
+        """All samples under `root` for `self.modalities`, and the files that are already known bad."""
+        raise NotImplementedError
+
+    def load_imu(self, sample: SampleFiles) -> np.ndarray:
+        """The raw (time, channels) IMU recording of a sample; raise BadFile when it cannot be used."""
+        raise NotImplementedError
+
+    # --- shared ---------------------------------------------------------------------------------
+    def check_root(self) -> None:
+        if not self.root.is_dir():
+            raise HarlitError(
+                f"data.root {self.root} is not a folder; set data.root to the folder holding {self.name} ({self.layout_help})."
+            )
+
+    def no_data_error(self, what: str) -> HarlitError:
+        return HarlitError(
+            f"found no {self.name} {what} under {self.root.resolve()} (searched recursively); expected "
+            f"{self.layout_help}. Point data.root at that folder."
+        )
+
+    def video_cache(self) -> VideoCache:
+        return VideoCache(self.cache_dir, self.name, self.clip_settings)
+
+    def _clip_requests(self, samples: Sequence[SampleFiles]) -> list[ClipRequest]:
+        return [ClipRequest(s.sample_id, s.video) for s in samples if s.video is not None]
+
+    def prepare_videos(self, progress: bool = True) -> tuple[VideoCache, list[ClipRequest], dict[str, str]]:
+        """Discover and decode every video into the cache (rank 0 / `python -m harlit.prepare`)."""
+        self.check_root()
+        samples, _ = self.discover()
+        requests = self._clip_requests(samples)
+        if not requests:
+            raise self.no_data_error("videos")
+        cache = self.video_cache()
+        return cache, requests, cache.ensure(requests, self.prepare_workers, progress)
+
+    def prepare_data(self) -> None:
+        # Lightning runs this on one process per node before `setup`; it fills the cache.
+        if "video" in self.modalities and self.use_video_cache:
+            self.prepare_videos()
+
+    def build_table(self) -> SampleTable:
+        self.check_root()
+        samples, bad = self.discover()
+        if not samples and not bad:
+            raise self.no_data_error("samples")
+        imu_by_id: dict[str, np.ndarray] = {}
+        if "imu" in self.modalities:
+            for sample in samples:
+                try:
+                    imu_by_id[sample.sample_id] = self._prepared_imu(sample)
+                except BadFile as err:
+                    bad.append(BadSample(sample.sample_id, err.path, err.reason))
+        video_source, video_failures = None, {}
+        if "video" in self.modalities:
+            video_source, video_failures = self._videos(samples)
+            bad += [BadSample(s.sample_id, str(s.video), video_failures[s.sample_id])
+                    for s in samples if s.sample_id in video_failures]
+        skipped = self.handle_bad_samples(bad)
+        kept = [i for i, s in enumerate(samples) if s.sample_id not in skipped]
+        if not kept:
+            raise HarlitError(f"every {self.name} sample under {self.root} is bad (listed in the log); fix the files.")
+        rows = [samples[i] for i in kept]
+        imu = None
+        if "imu" in self.modalities:
+            imu = torch.as_tensor(np.stack([imu_by_id[s.sample_id] for s in rows]), dtype=torch.float32)
+        video = None
+        if video_source is not None:
+            paths = [video_source.paths[i] for i in kept]
+            video = CachedClips(paths) if isinstance(video_source, CachedClips) else DecodingClips(paths, self.clip_settings)
+        group_names = sorted({g for s in rows for g in s.groups})
+        return SampleTable(
+            labels=np.asarray([s.label for s in rows], dtype=np.int64),
+            subjects=np.asarray([s.subject for s in rows], dtype=np.int64),
+            ids=[s.sample_id for s in rows],
+            imu=imu,
+            video=video,
+            groups={g: np.asarray([s.groups.get(g, -1) for s in rows], dtype=np.int64) for g in group_names},
+        )
+
+    def _prepared_imu(self, sample: SampleFiles) -> np.ndarray:
+        """Raw recording -> checked -> (channels, imu_length) on normalised time."""
+        values = self.load_imu(sample)
+        if self.imu_channels is not None and values.shape[1] != int(self.imu_channels):
+            raise HarlitError(
+                f"{sample.sample_id} has {values.shape[1]} IMU channels but data.imu_channels={self.imu_channels}; "
+                f"set data.imu_channels={values.shape[1]}."
+            )
+        return resample_sequence(values, int(self.imu_length)).T.astype(np.float32)
+
+    def _videos(self, samples: Sequence[SampleFiles]) -> tuple[CachedClips | DecodingClips, dict[str, str]]:
+        requests = [ClipRequest(s.sample_id, s.video) for s in samples]  # discover() pairs every sample with a video
+        if not self.use_video_cache:
+            return DecodingClips([r.path for r in requests], self.clip_settings), {}
+        cache = self.video_cache()
+        # One rank decodes; the others wait for its completion marker instead of decoding the same files.
+        failures = cache.ensure(requests, self.prepare_workers) if global_rank() == 0 else cache.wait(requests)
+        return cache.source(requests), failures
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["absent_from_dataset"] = list(self.absent_ids)
+        out["not_found_under_root"] = len(self.not_found)
+        return out

@@ -1,0 +1,110 @@
+"""GPU fast path for IMU-only runs: the whole dataset lives on the device and batches are index slices.
+
+The IMU CNN trains at tens of thousands of samples per second on a GPU; a DataLoader that collates
+small tensors in Python, pins them and copies them over would be the only cost. `DeviceResidentData`
+(a callback that `trainer=gpu` adds) moves the normalised IMU of every split to the device once, when
+it fits in a fraction of the free device memory, and hands Lightning iterables that slice it. Batches
+carry the same keys as the DataModule's (`imu`, `label`, `index`), and `on_after_batch_transfer`
+still augments them, on the device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from harlit.data.base import HARDataModule, TableDataset
+
+log = logging.getLogger(__name__)
+
+
+class DeviceBatches:
+    """Batches of device tensors: a shuffled (torch's RNG, seeded by the run) or ordered pass per epoch."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int, shuffle: bool, drop_last: bool) -> None:
+        self.tensors = tensors
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.size = len(tensors["label"])
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.size // self.batch_size
+        return math.ceil(self.size / self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        device = self.tensors["label"].device
+        order = torch.randperm(self.size, device=device) if self.shuffle else torch.arange(self.size, device=device)
+        for batch in range(len(self)):
+            rows = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+            yield {name: tensor[rows] for name, tensor in self.tensors.items()}
+
+
+def split_tensors(dataset: TableDataset, device: torch.device) -> dict[str, torch.Tensor]:
+    """One split's normalised IMU, labels and row ids, as TableDataset would serve them."""
+    rows = torch.as_tensor(dataset.indices, dtype=torch.long)
+    imu = dataset.table.imu[rows]
+    if dataset.imu_stats is not None:
+        imu = (imu - dataset.imu_stats[0]) / dataset.imu_stats[1]
+    labels = torch.as_tensor(dataset.table.labels[dataset.indices], dtype=torch.long)
+    return {"imu": imu.to(device).contiguous(), "label": labels.to(device), "index": rows.to(device)}
+
+
+class DeviceResidentData(pl.Callback):
+    """Serve an IMU-only DataModule from device memory when it fits (single process only)."""
+
+    def __init__(self, max_fraction: float = 0.25, accelerators: Sequence[str] = ("cuda",)) -> None:
+        self.max_fraction = max_fraction
+        self.accelerators = tuple(accelerators)
+        self.active = False
+
+    def _budget_bytes(self, device: torch.device) -> float:
+        if device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(device)
+            return self.max_fraction * free
+        return float("inf")  # CPU "device" (tests): memory is the host's anyway
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        datamodule = trainer.datamodule
+        device = trainer.strategy.root_device
+        if (
+            self.active
+            or not isinstance(datamodule, HARDataModule)
+            or datamodule.modalities != ("imu",)
+            or trainer.world_size > 1
+            or device.type not in self.accelerators
+            or datamodule.table is None
+            or datamodule.table.imu is None
+        ):
+            return
+        splits = {"train": datamodule.train_set, "val": datamodule.val_set, "test": datamodule.test_set}
+        splits = {name: ds for name, ds in splits.items() if ds is not None and len(ds)}
+        if any(ds.absent for ds in splits.values()):
+            return  # IMU-only runs never mark IMU absent; be safe if that changes
+        needed = sum(ds.table.imu[0].numel() * 4 * len(ds) for ds in splits.values())
+        budget = self._budget_bytes(device)
+        if needed > budget:
+            log.info("IMU data (%.1f MB) exceeds %.0f%% of free device memory: using the DataLoader.",
+                     needed / 2**20, 100 * self.max_fraction)
+            return
+        tensors = {name: split_tensors(ds, device) for name, ds in splits.items()}
+        train_size = len(splits["train"])
+
+        def loader(name: str, batch_size: int, shuffle: bool) -> Any:
+            if name not in tensors:
+                return []
+            drop_last = shuffle and train_size > batch_size  # as HARDataModule._loader
+            return DeviceBatches(tensors[name], batch_size, shuffle, drop_last)
+
+        # Instance attributes shadow the DataModule's methods for this run only.
+        datamodule.train_dataloader = lambda: loader("train", datamodule.batch_size, True)
+        datamodule.val_dataloader = lambda: loader("val", datamodule.eval_batch_size, False)
+        datamodule.test_dataloader = lambda: loader("test", datamodule.eval_batch_size, False)
+        self.active = True
+        log.info("IMU data of every split on %s (%.1f MB): batches are device slices.", device, needed / 2**20)

@@ -1,0 +1,242 @@
+"""MMAct: CSV quirks, layout parsing, classes, protocols, bad samples, every stage end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harlit.config import compose_config
+from harlit.data.mmact import (
+    CLASS_NAMES_35,
+    CLASS_NAMES_37,
+    SENSORS,
+    MMActDataModule,
+    fuse_sensors,
+    parse_timestamp,
+    read_sensor_csv,
+)
+from harlit.data.video_cache import ClipSettings, decode_clip
+from harlit.errors import HarlitError
+from harlit.train import train
+from tests.data_fixtures import MMACT_CLIP, SENSOR_FOLDERS, make_mmact_tree, write_mmact_sample
+
+TINY = ["data.num_frames=8", "data.frame_size=32", "data.imu_length=64", "data.prepare_workers=1"]
+
+
+def mmact(root: Path, modalities: tuple[str, ...] = ("imu", "video"), **kwargs) -> MMActDataModule:
+    kwargs = {"imu_channels": 12, "imu_length": 64, "num_frames": 8, "frame_size": 32, "prepare_workers": 1, **kwargs}
+    return MMActDataModule(root=str(root), modalities=modalities, cache_dir=str(root.parent / "cache"), **kwargs)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, dict[str, list[str]]]:
+    root = tmp_path / "mmact"
+    return root, make_mmact_tree(root)
+
+
+def test_class_lists() -> None:
+    assert len(CLASS_NAMES_35) == len(set(CLASS_NAMES_35)) == 35
+    assert len(CLASS_NAMES_37) == len(set(CLASS_NAMES_37)) == 37
+    assert {"talking_on_phone_desk", "using_phone_desk"} <= set(CLASS_NAMES_37) - set(CLASS_NAMES_35)
+    assert CLASS_NAMES_37.count("using_phone") == 1
+
+
+def test_timestamps_with_and_without_fraction() -> None:
+    assert parse_timestamp("20181011_10:27:03.250") - parse_timestamp("20181011_10:27:03") == pytest.approx(0.25)
+    assert parse_timestamp("20181012_00:00:00") - parse_timestamp("20181011_23:59:59.500") == pytest.approx(0.5)
+
+
+def test_csv_quirks_are_normalised(tree: tuple[Path, dict[str, list[str]]]) -> None:
+    _, planted = tree
+    times, values, quirks = read_sensor_csv(planted["no_fraction"][0])
+    assert np.all(np.diff(times) > 0) and quirks == {"unordered_rows": 0, "duplicate_rows": 0}
+    assert np.allclose(np.diff(times), 0.02)  # the HH:MM:SS row sits on its whole second, 20 ms from its neighbours
+    times, values, quirks = read_sensor_csv(planted["unordered_and_duplicates"][0])
+    assert quirks == {"unordered_rows": 1, "duplicate_rows": 2}
+    assert np.all(np.diff(times) > 0) and len(times) == len(values) == 200  # 2 s at 100 Hz, each row once
+
+
+def test_sensors_of_different_lengths_share_one_timeline() -> None:
+    recordings = {
+        "acc_phone": (np.arange(0, 2.0, 0.01), np.ones((200, 3))),
+        "acc_watch": (np.arange(0.05, 2.3, 0.01), np.full((225, 3), 2.0)),
+        "gyro": (np.arange(0.1, 2.5, 0.02), np.full((120, 3), 3.0)),
+        "orientation": (np.arange(0.0, 1.8, 0.02), np.full((90, 3), 4.0)),
+    }
+    fused = fuse_sensors(recordings, 50.0, "x")
+    # The interval all four cover: 0.1 .. 1.78 s, at 50 Hz.
+    assert fused.shape == (int(np.floor(1.68 * 50)) + 1, 12)
+    assert np.allclose(fused[:, [0, 3, 6, 9]], [1, 2, 3, 4])
+
+
+def test_tree_layout_classes_and_quirks(tree: tuple[Path, dict[str, list[str]]]) -> None:
+    root, _ = tree
+    dm = mmact(root)
+    dm.setup("fit")
+    table = dm.table
+    assert len(table) == 18  # 9 actions x 2 cameras
+    assert table.imu.shape == (18, 12, 64) and table.video[0].shape == (3, 8, 32, 32)
+    names = [dm.class_names[label] for label in table.labels]
+    by_id = dict(zip(table.ids, names, strict=True))
+    assert by_id["subject1_cam1_scene3_session1_talking_on_phone"] == "talking_on_phone_desk"
+    assert by_id["subject2_cam2_scene3_session1_using_phone"] == "using_phone_desk"
+    assert by_id["subject2_cam1_scene1_session1_talking_on_phone"] == "talking_on_phone"
+    assert by_id["subject1_cam1_scene1_session2_carrying_light"] == "carrying_light"  # from Carrying_light.mp4/.csv
+    assert set(table.groups) == {"subject", "cam", "scene", "session"}
+    # One sensor recording serves every camera of the action.
+    rows = [table.ids.index(f"subject1_cam{c}_scene1_session1_walking") for c in (1, 2)]
+    assert torch.equal(table.imu[rows[0]], table.imu[rows[1]])
+    assert dm.dropped["sensor_duplicate_rows"] == 2 and dm.describe()["sensor_unordered_rows"] == 1
+    # Cross-subject: subjects 1-16 train, 17-20 test.
+    assert set(table.subjects[dm.train_set.indices]) == {1, 2} and set(table.subjects[dm.test_set.indices]) == {17}
+
+
+def test_35_classes_keep_file_names(tree: tuple[Path, dict[str, list[str]]]) -> None:
+    root, _ = tree
+    dm = mmact(root, classes=35)
+    dm.setup("fit")
+    assert dm.num_classes == 35
+    row = dm.table.ids.index("subject1_cam1_scene3_session1_talking_on_phone")
+    assert dm.class_names[dm.table.labels[row]] == "talking_on_phone"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "group", "test_values"),
+    [("cross_view", "cam", {2}), ("cross_scene", "scene", {3}), ("cross_session", "session", {2})],
+)
+def test_protocols(tree: tuple[Path, dict[str, list[str]]], protocol: str, group: str, test_values: set[int]) -> None:
+    root, _ = tree
+    dm = mmact(root, ("imu",), protocol=protocol, test_cams=[2], test_scenes=[3], test_sessions=[2])
+    dm.setup("fit")
+    values = dm.table.groups[group]
+    assert set(values[dm.test_set.indices]) == test_values
+    assert not set(values[dm.train_set.indices]) & test_values
+    assert len(dm.train_set) + len(dm.test_set) == len(dm.table)
+
+
+def test_other_release_nesting_is_found_by_folder_names(tmp_path: Path) -> None:
+    root = tmp_path / "flat"
+    write_mmact_sample(root / "release", 3, 1, 1, "kicking", cams=[1])
+    # Move the camera level above the subject level: prefixes still identify every folder.
+    source = root / "release" / "Video_trimmed" / "subject3" / "cam1"
+    target = root / "release" / "videos" / "cam1" / "subject3"
+    target.parent.mkdir(parents=True)
+    source.rename(target)
+    dm = mmact(root, test_subjects=[3], train_subjects=[1])
+    samples, bad = dm.discover()
+    assert bad == [] and [s.sample_id for s in samples] == ["subject3_cam1_scene1_session1_kicking"]
+
+
+def test_imu_only_data_without_videos(tmp_path: Path) -> None:
+    root = tmp_path / "mmact"
+    for subject in (1, 17):
+        write_mmact_sample(root, subject, 1, 1, "jumping", cams=[])
+    dm = mmact(root, ("imu",))
+    dm.setup("fit")
+    assert dm.table.ids == ["subject1_scene1_session1_jumping", "subject17_scene1_session1_jumping"]
+    with pytest.raises(HarlitError, match="cross_view protocol needs cam folders"):
+        mmact(root, ("imu",), protocol="cross_view").setup("fit")
+
+
+def plant_bad_mmact(root: Path) -> None:
+    make_mmact_tree(root)
+    write_mmact_sample(root, 3, 1, 1, "kicking", sensors=[s for s in SENSORS if s != "gyro"], seed=20)  # missing sensor
+    write_mmact_sample(root, 4, 1, 1, "kicking", seed=21)
+    (root / "Sensor_trimmed" / SENSOR_FOLDERS["acc_watch"] / "subject4/scene1/session1/kicking.csv").write_bytes(b"")
+    write_mmact_sample(root, 5, 1, 1, "kicking", seed=22)
+    nan_csv = root / "Sensor_trimmed" / SENSOR_FOLDERS["orientation"] / "subject5/scene1/session1/kicking.csv"
+    rows = nan_csv.read_text().splitlines()
+    rows[3] = rows[3].rsplit(",", 1)[0] + ",nan"
+    nan_csv.write_text("\n".join(rows) + "\n")
+
+
+def test_bad_samples_fail_with_one_message(tmp_path: Path) -> None:
+    root = tmp_path / "mmact"
+    plant_bad_mmact(root)
+    with pytest.raises(HarlitError) as err:
+        mmact(root).setup("fit")
+    message = str(err.value)
+    # Two cameras each: 2 missing sensor, 2 empty CSV, 2 NaN.
+    assert message.startswith("6 bad mmact sample(s) (2 missing modality, 2 empty CSV, 2 NaN values)")
+    assert "subject3/cam1/scene1/session1/kicking.mp4: missing modality: no gyro sensor CSV" in message
+    assert "acc_watch_clip/subject4/scene1/session1/kicking.csv: empty CSV: 0 bytes" in message
+    assert "orientation_clip/subject5/scene1/session1/kicking.csv: NaN values: 1 non-finite" in message
+
+
+def test_bad_samples_skip_lists_them_with_counts(tmp_path: Path) -> None:
+    root = tmp_path / "mmact"
+    plant_bad_mmact(root)
+    dm = mmact(root, on_bad_sample="skip", report_dir=str(tmp_path / "run"))
+    dm.setup("fit")
+    assert len(dm.table) == 18 and dm.dropped["bad_samples"] == 6
+    text = (tmp_path / "run" / "bad_samples.txt").read_text()
+    for line in ("# 6 bad mmact sample file(s) skipped", "# 2\tmissing modality", "# 2\tempty CSV", "# 2\tNaN values"):
+        assert line in text
+    assert text.count("subject4_cam") == 2
+
+
+def test_video_without_sensors_and_sensors_without_video(tmp_path: Path) -> None:
+    root = tmp_path / "mmact"
+    make_mmact_tree(root)
+    write_mmact_sample(root, 6, 1, 1, "kicking", sensors=[])
+    write_mmact_sample(root, 7, 1, 1, "kicking", cams=[])
+    with pytest.raises(HarlitError) as err:
+        mmact(root).setup("fit")
+    message = str(err.value)
+    assert "3 bad mmact sample(s) (3 missing modality)" in message
+    assert "no acc_phone, acc_watch, gyro, orientation sensor CSV" in message
+    assert "no video for these sensor CSVs" in message
+
+
+def test_no_data(tmp_path: Path) -> None:
+    (tmp_path / "mmact").mkdir()
+    with pytest.raises(HarlitError) as err:
+        mmact(tmp_path / "mmact").setup("fit")
+    assert "found no mmact videos (.mp4) under" in str(err.value)
+    assert "Video_trimmed/subjectS/camC/sceneN/sessionK/<action>.mp4" in str(err.value)
+
+
+def test_real_clip_decodes_to_268_frames_of_1080p() -> None:
+    if not MMACT_CLIP.is_file():
+        pytest.skip(f"the real MMAct clip is not at {MMACT_CLIP}")
+    import av
+
+    frames, sizes = 0, set()
+    with av.open(str(MMACT_CLIP)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            frames += 1
+            sizes.add((frame.width, frame.height))
+    assert frames == 268 and sizes == {(1920, 1080)}
+    clip = decode_clip(MMACT_CLIP, ClipSettings(num_frames=8, frame_size=32))
+    assert clip.shape == (3, 8, 32, 32) and clip.dtype == np.uint8 and clip.std() > 5
+
+
+def test_experiments_compose_with_the_papers_settings() -> None:
+    expected = {"mmact_stage1_imu": (256, 5e-3, 5e-5), "mmact_stage1_video": (20, 1e-3, 1e-5), "mmact_stage2": (18, 1e-4, 1e-6)}
+    for name, (batch, lr, wd) in expected.items():
+        cfg = compose_config([f"+experiment={name}"])
+        assert (cfg.data.batch_size, cfg.model.optimizer.lr, cfg.model.optimizer.weight_decay) == (batch, lr, wd)
+        assert cfg.data.root.endswith("/data/mmact") and cfg.data.imu_channels == 12
+        if "imu" not in name:
+            assert cfg.model.video.pretrained == "kinetics400" and (cfg.data.num_frames, cfg.data.frame_size) == (16, 224)
+    assert dict(compose_config(["+experiment=mmact_stage2"]).stage1) == {"imu": "mmact_stage1_imu", "video": "mmact_stage1_video"}
+
+
+@pytest.mark.slow
+def test_stage2_trains_its_stage1_encoders_end_to_end(tree: tuple[Path, dict[str, list[str]]], tmp_path: Path) -> None:
+    root, _ = tree
+    cfg = compose_config([
+        "+experiment=mmact_stage2", f"data.root={root}", f"paths.root_dir={tmp_path}",
+        f"paths.output_dir={tmp_path / 'runs' / 'mmact_stage2'}", "trainer.max_epochs=1", "model.video.pretrained=none",
+        "logger=none", "trainer.enable_progress_bar=false", *TINY,
+    ])
+    metrics = train(cfg)
+    assert metrics["stage"] == 2 and metrics["dataset"] == "mmact" and metrics["num_test"] == 6
+    for modality in ("imu", "video"):
+        assert Path(metrics[f"{modality}_ckpt"]).is_file()
+        assert (tmp_path / "runs" / "mmact_stage2" / f"stage1_{modality}" / "metrics.json").is_file()

@@ -1,0 +1,135 @@
+"""harlit.report on hand-made metrics.json files: grouping, mean ± std, CSV/Markdown layout, PNGs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harlit.errors import HarlitError
+from harlit.report import make_report, setup_of
+
+CLASSES = ["a", "b", "c", "d"]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_run(root: Path, name: str, *, modality: str, seed: int, top1: float, top5: float = 0.9, f1: float = 0.5,
+              ratio: float = 1.0, hidden: list[str] | None = None, hidden_from: str = "none",
+              top1_hidden: float | None = None, dataset: str = "synthetic", confusion: bool = False) -> Path:
+    run = root / name
+    run.mkdir(parents=True)
+    metrics = {"test/top1": top1, "test/top5": top5, "test/f1_macro": f1, "dataset": dataset, "modality": modality,
+               "stage": 2 if modality == "fusion" else 1, "seed": seed, "train_ratio": ratio,
+               "hidden_classes": hidden or [], "hidden_from": hidden_from if hidden else "none"}
+    if hidden:
+        metrics["test/top1_hidden"] = top1_hidden
+        metrics["test/top1_seen"] = top1
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    if confusion:
+        (run / "confusion_matrix.json").write_text(json.dumps({"classes": CLASSES, "matrix": np.eye(4, dtype=int).tolist()}))
+    return run
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def find(rows: list[dict[str, str]], **match: str) -> dict[str, str]:
+    found = [r for r in rows if all(r[k] == v for k, v in match.items())]
+    assert len(found) == 1, (match, found)
+    return found[0]
+
+
+def test_setup_labels() -> None:
+    assert setup_of("imu", "none", 0) == "IMU"
+    assert setup_of("imu", "both", 1) == "IMU*"
+    assert setup_of("video", "video", 5) == "RGB*"
+    assert setup_of("fusion", "imu", 1) == "IMU*+RGB"
+    assert setup_of("fusion", "video", 1) == "RGB*+IMU"
+    assert setup_of("fusion", "none", 0) == "IMU+RGB"
+
+
+def test_means_stds_and_files(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for seed, top1 in enumerate([0.60, 0.70, 0.80]):
+        write_run(runs, f"imu_full_{seed}", modality="imu", seed=seed, top1=top1, f1=top1 - 0.1)
+    for seed, top1 in enumerate([0.40, 0.50]):
+        write_run(runs, f"imu_half_{seed}", modality="imu", seed=seed, top1=top1, ratio=0.5)
+    for seed, top1 in enumerate([0.90, 0.94]):
+        write_run(runs, f"fusion_{seed}", modality="fusion", seed=seed, top1=top1, confusion=seed == 0)
+    write_run(runs, "video_0", modality="video", seed=0, top1=0.3)
+    for seed, (top1, hidden_acc) in enumerate([(0.50, 0.0), (0.56, 0.2)]):
+        write_run(runs, f"zs_imu_{seed}", modality="imu", seed=seed, top1=top1, hidden=[CLASSES[seed]],
+                  hidden_from="both", top1_hidden=hidden_acc)
+    write_run(runs, "zs_fusion_0", modality="fusion", seed=0, top1=0.85, hidden=["a"], hidden_from="imu",
+              top1_hidden=0.6)
+    (runs / "broken").mkdir()
+    (runs / "broken" / "metrics.json").write_text("{not json")  # skipped, not fatal
+
+    out = tmp_path / "report"
+    written = make_report([runs], out=out)
+
+    rows = read_csv(out / "report.csv")
+    imu = find(rows, source="measured", setup="IMU", train_ratio="1.0", num_hidden="0")
+    assert float(imu["top1_mean"]) == pytest.approx(70.0)
+    assert float(imu["top1_std"]) == pytest.approx(10.0)  # sample std of 60, 70, 80
+    assert float(imu["f1_macro_mean"]) == pytest.approx(60.0)
+    assert imu["n_seeds"] == "3" and imu["seeds"] == "0 1 2"
+    half = find(rows, source="measured", setup="IMU", train_ratio="0.5")
+    assert float(half["top1_mean"]) == pytest.approx(45.0)
+    assert float(half["top1_std"]) == pytest.approx(math.sqrt(50.0), abs=1e-4)
+    fusion = find(rows, source="measured", setup="IMU+RGB")
+    assert float(fusion["top1_mean"]) == pytest.approx(92.0)
+    assert float(fusion["top1_std"]) == pytest.approx(math.sqrt(8.0), abs=1e-4)
+    video = find(rows, source="measured", setup="RGB")
+    assert video["top1_std"] == ""  # one seed: no std
+    zero_shot = find(rows, source="measured", setup="IMU*", num_hidden="1")
+    assert float(zero_shot["top1_hidden_mean"]) == pytest.approx(10.0)
+    assert "seed 0: a" in zero_shot["hidden_classes"] and "seed 1: b" in zero_shot["hidden_classes"]
+    assert find(rows, source="measured", setup="IMU*+RGB")["n_seeds"] == "1"
+    quoted = find(rows, source="quoted: paper Table 2", dataset="utd_mhad", setup="IMU+RGB")
+    assert float(quoted["top1_mean"]) == pytest.approx(96.05)
+
+    report = (out / "report.md").read_text()
+    assert "| synthetic | IMU only | 3 | 70.00 ± 10.00 |" in report
+    assert "Quoted, not measured here" in report and "85.42" in report
+    assert "Fig. 2" in report and "Fig. 3" in report
+    for key in ("data_ratio", "zero_shot", "confusion"):
+        assert written[key].stat().st_size > 10_000, key
+        assert written[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_newest_duplicate_of_a_seed_wins(tmp_path: Path) -> None:
+    old = write_run(tmp_path / "a", "old", modality="imu", seed=0, top1=0.1)
+    write_run(tmp_path / "b", "new", modality="imu", seed=0, top1=0.5)
+    os.utime(old / "metrics.json", (1, 1))
+    make_report([tmp_path / "a", tmp_path / "b"], out=tmp_path / "out")
+    row = find(read_csv(tmp_path / "out" / "report.csv"), source="measured", setup="IMU")
+    assert float(row["top1_mean"]) == pytest.approx(50.0) and row["n_seeds"] == "1"
+    assert "1 older duplicate" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_default_output_is_first_dir(tmp_path: Path) -> None:
+    write_run(tmp_path, "r", modality="imu", seed=0, top1=0.5)
+    written = make_report([tmp_path])
+    assert written["md"] == tmp_path / "report.md" and written["md"].is_file()
+
+
+def test_directory_without_runs_is_one_sentence_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HarlitError, match="no finished runs"):
+        make_report([tmp_path / "empty"])
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-m", "harlit.report", str(tmp_path / "empty")],
+                            capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, env=env)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("harlit: error:")]
+    assert len(errors) == 1 and "no finished runs" in errors[0] and "Traceback" not in result.stderr
