@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning.utilities.warnings import PossibleUserWarning
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from harlit.errors import HarlitError
@@ -123,6 +123,7 @@ class HARClassifier(pl.LightningModule):
         self.train_metrics = classification_metrics(num_classes, "train/")
         self.val_metrics = classification_metrics(num_classes, "val/")
         self.test_metrics = classification_metrics(num_classes, "test/")
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.test_f1_per_class = MulticlassF1Score(num_classes, average="none")
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_details: dict[str, torch.Tensor] = {}
@@ -171,8 +172,13 @@ class HARClassifier(pl.LightningModule):
         logits = self(batch)
         loss = F.cross_entropy(logits.float(), batch["label"])
         metrics.update(logits.detach().float(), batch["label"])
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=stage == "train",
-                 batch_size=len(batch["label"]), sync_dist=stage != "train")
+        if stage == "train":
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["label"]))
+        else:
+            # A sample-weighted mean synced across ranks: equal to the single-process loss under DDP.
+            mean_loss = self.val_loss if stage == "val" else self.test_loss
+            mean_loss.update(loss.detach(), weight=len(batch["label"]))
+            self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
         return loss
 
