@@ -29,3 +29,13 @@ def test_top1_top5_macro_f1_by_hand() -> None:
     # Macro averages over the classes that occur in labels or predictions (as scikit-learn does),
     # so c4 and c5 do not count: (2/3 + 0 + 0 + 1) / 4.
     assert result["test/f1_macro"] == pytest.approx((2 / 3 + 1) / 4)
+
+
+def test_top5_stays_top5_when_the_first_batch_is_all_top1_hits() -> None:
+    metrics = classification_metrics(num_classes=6, prefix="test/")
+    metrics.update(torch.eye(6)[:2] * 9, torch.tensor([0, 1]))  # first batch: every sample a top-1 hit
+    # Second batch: label 0 ranks 2nd (top-5 hit, top-1 miss).
+    metrics.update(torch.tensor([[8.0, 0, 9, 1, 2, 3]]), torch.tensor([0]))
+    result = {k: float(v) for k, v in metrics.compute().items()}
+    assert result["test/top1"] == pytest.approx(2 / 3)
+    assert result["test/top5"] == pytest.approx(1.0)

@@ -36,6 +36,9 @@ def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
             "f1_macro": MulticlassF1Score(num_classes, average="macro"),
         },
         prefix=prefix,
+        # Compute groups share state between metrics whose states match after the first batch; top-1 and
+        # top-5 match whenever that batch is all top-1 hits, and top-5 would then report top-1 forever.
+        compute_groups=False,
     )
 
 
