@@ -1,17 +1,23 @@
-"""Held-out learning curves that chose the utd_stage1_imu settings, on the TRAINING subjects only.
+"""Held-out learning curves that choose the utd_stage1_imu settings, on the TRAINING subjects only.
 
-Each fold trains on three of the odd subjects {1, 3, 5, 7} and evaluates the fourth every 50 epochs, by
-setting `train_subjects` / `test_subjects` to odd subjects: the even (test) subjects are never loaded.
-The loop mirrors the Lightning run of `utd_stage1_imu` (same DataModule, normalisation, IMUEncoder,
-LinearHead, AdamW at the paper's lr 1e-4 / weight decay 1e-6, batch 128 with drop_last, augmentation),
-without the per-epoch overhead, so a curve costs minutes on a CPU.
+Each fold trains on three of the odd subjects {1, 3, 5, 7} and evaluates the fourth every `--every`
+epochs and at the last epoch, by setting `train_subjects` / `test_subjects` to odd subjects: the even
+(test) subjects are never loaded. The loop mirrors the Lightning run of `utd_stage1_imu` (same
+DataModule and normalisation, IMUEncoder, LinearHead, AdamW at the paper's lr 1e-4 / weight decay 1e-6,
+batch 128, shuffled with drop_last, the same augmentation after batching, an optional per-epoch
+CosineAnnealingLR(T_max=epochs) as `model.scheduler` would give), without the per-epoch overhead: the
+normalised training set is stacked once and reshuffled every epoch, so a curve costs minutes on a CPU.
 
-    .venv/bin/python -m experiments.utd_imu_val_curve --imu-length 128 --jitter 0.05 --scale 0.1 --epochs 800 --folds 1,5
+    # first search (one fold)
+    .venv/bin/python -m experiments.utd_imu_val_curve --imu-length 128 --jitter 0.05 --scale 0.1 --epochs 800 --folds 1
+    # second search: all four folds, score = mean final-epoch Top-1 over folds
+    .venv/bin/python -m experiments.utd_imu_val_curve --imu-length 192 --epochs 300 --folds 1,3,5,7
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -24,33 +30,46 @@ from harlit.models.linear_head import LinearHead
 
 ODD_SUBJECTS = (1, 3, 5, 7)
 DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "utd_mhad"
+BATCH_SIZE = 128
+
+
+def stacked(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    items = [dataset[i] for i in range(len(dataset))]
+    return torch.stack([torch.as_tensor(it["imu"]) for it in items]).float(), torch.tensor([it["label"] for it in items])
 
 
 def held_out_curve(held_out: int, args: argparse.Namespace) -> list[float]:
     torch.manual_seed(args.seed)
     dm = UTDMHADDataModule(root=str(args.root), modalities=["imu"], imu_channels=6, imu_length=args.imu_length,
                            train_subjects=[s for s in ODD_SUBJECTS if s != held_out], test_subjects=[held_out],
-                           batch_size=128, seed=args.seed)
+                           batch_size=BATCH_SIZE, seed=args.seed)
     dm.setup("fit")
-    encoder, head = IMUEncoder(6, dropout=args.dropout), LinearHead(96, 27, 0.2)
+    train_x, train_y = stacked(dm.train_set)
+    val_x, val_y = stacked(dm.test_set)
+    encoder = IMUEncoder(6, dropout=args.dropout, pooling=args.pooling)
+    head = LinearHead(96, 27, args.head_dropout)
     optimizer = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=1e-4, weight_decay=1e-6)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs) if args.cosine else None
+    n = len(train_y)
+    steps = n // BATCH_SIZE if n > BATCH_SIZE else 1  # drop_last, as in the DataModule
     curve = []
     for epoch in range(1, args.epochs + 1):
         encoder.train(), head.train()
-        for batch in dm.train_dataloader():
-            logits = head(encoder(augment_imu(batch["imu"], args.jitter, args.scale)))
-            loss = torch.nn.functional.cross_entropy(logits, batch["label"])
+        order = torch.randperm(n)
+        for step in range(steps):
+            idx = order[step * BATCH_SIZE : (step + 1) * BATCH_SIZE]
+            logits = head(encoder(augment_imu(train_x[idx], args.jitter, args.scale)))
+            loss = torch.nn.functional.cross_entropy(logits, train_y[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        if epoch % args.every == 0:
+        if scheduler is not None:
+            scheduler.step()
+        if epoch % args.every == 0 or epoch == args.epochs:
             encoder.eval(), head.eval()
-            correct = total = 0
             with torch.no_grad():
-                for batch in dm.test_dataloader():
-                    correct += int((head(encoder(batch["imu"])).argmax(1) == batch["label"]).sum())
-                    total += len(batch["label"])
-            curve.append(round(100 * correct / total, 1))
+                correct = int((head(encoder(val_x)).argmax(1) == val_y).sum())
+            curve.append(round(100 * correct / len(val_y), 2))
     return curve
 
 
@@ -60,19 +79,28 @@ def main() -> None:
     parser.add_argument("--imu-length", type=int, default=128)
     parser.add_argument("--jitter", type=float, default=0.05)
     parser.add_argument("--scale", type=float, default=0.1)
-    parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--dropout", type=float, default=0.1, help="encoder dropout (model.imu.dropout)")
+    parser.add_argument("--head-dropout", type=float, default=0.2, help="linear head dropout (model.head.dropout)")
+    parser.add_argument("--pooling", choices=("max", "avg"), default="max")
+    parser.add_argument("--cosine", action="store_true", help="CosineAnnealingLR(T_max=epochs), stepped per epoch")
     parser.add_argument("--epochs", type=int, default=800)
     parser.add_argument("--every", type=int, default=50)
-    parser.add_argument("--folds", default="1,5", help="odd subjects to hold out, one curve each")
+    parser.add_argument("--folds", default="1,3,5,7", help="odd subjects to hold out, one curve each")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="", help="label printed with the summary line")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    finals = []
     for held_out in (int(s) for s in args.folds.split(",")):
         if held_out not in ODD_SUBJECTS:
             raise SystemExit("validation subjects must be training (odd) subjects")
         start = time.time()
         curve = held_out_curve(held_out, args)
-        print(f"held out subject {held_out}: top-1 every {args.every} epochs {curve} ({time.time() - start:.0f} s)", flush=True)
+        finals.append(curve[-1])
+        print(f"[{args.name}] held out subject {held_out}: top-1 every {args.every} epochs {curve} "
+              f"final {curve[-1]} ({time.time() - start:.0f} s)", flush=True)
+    spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
+    print(f"[{args.name}] final-epoch val top-1 over folds {finals}: mean {statistics.mean(finals):.2f} ± {spread:.2f}", flush=True)
 
 
 if __name__ == "__main__":
