@@ -40,7 +40,9 @@ def one_epoch(datamodule: UTDMHADDataModule) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", type=Path, default=None, help="a UTD-MHAD tree; default: generate one")
     parser.add_argument("--clips", type=int, default=48, help="clips to generate (without --root)")
     parser.add_argument("--frames", type=int, default=45, help="frames per generated clip (UTD: 32-96)")
@@ -56,9 +58,17 @@ def main() -> None:
         if root is None:
             root = Path(tmp) / "utd_mhad"
             make_tree(root, args.clips, args.frames)
-        common = {"root": str(root), "modalities": ["video"], "num_frames": args.num_frames,
-                  "frame_size": args.frame_size, "batch_size": args.batch_size, "num_workers": args.num_workers,
-                  "cache_dir": str(Path(tmp) / "cache"), "train_subjects": [1, 3, 5, 7], "test_subjects": [2, 4, 6, 8]}
+        common = {
+            "root": str(root),
+            "modalities": ["video"],
+            "num_frames": args.num_frames,
+            "frame_size": args.frame_size,
+            "batch_size": args.batch_size,
+            "num_workers": args.num_workers,
+            "cache_dir": str(Path(tmp) / "cache"),
+            "train_subjects": [1, 3, 5, 7],
+            "test_subjects": [2, 4, 6, 8],
+        }
 
         cached = UTDMHADDataModule(**common)
         start = time.perf_counter()
@@ -72,8 +82,10 @@ def main() -> None:
         fly_s, fly_n = one_epoch(on_the_fly)
 
     assert cached_n == fly_n, "both loaders must read the same epoch"
-    print(f"clips per epoch: {cached_n} ({args.num_frames} frames of {args.frame_size}x{args.frame_size}, "
-          f"batch {args.batch_size}, {args.num_workers} loader workers)")
+    print(
+        f"clips per epoch: {cached_n} ({args.num_frames} frames of {args.frame_size}x{args.frame_size}, "
+        f"batch {args.batch_size}, {args.num_workers} loader workers)"
+    )
     print(f"one-off cache build (decode all clips once): {prepare_s:.2f} s")
     print(f"epoch from the cache:      {cached_s:.3f} s ({cached_n / cached_s:.1f} clips/s)")
     print(f"epoch decoding on the fly: {fly_s:.3f} s ({fly_n / fly_s:.1f} clips/s)")

@@ -35,21 +35,32 @@ BATCH_SIZE = 128
 
 def stacked(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     items = [dataset[i] for i in range(len(dataset))]
-    return torch.stack([torch.as_tensor(it["imu"]) for it in items]).float(), torch.tensor([it["label"] for it in items])
+    return torch.stack([torch.as_tensor(it["imu"]) for it in items]).float(), torch.tensor(
+        [it["label"] for it in items]
+    )
 
 
 def held_out_curve(held_out: int, args: argparse.Namespace) -> list[float]:
     torch.manual_seed(args.seed)
-    dm = UTDMHADDataModule(root=str(args.root), modalities=["imu"], imu_channels=6, imu_length=args.imu_length,
-                           train_subjects=[s for s in ODD_SUBJECTS if s != held_out], test_subjects=[held_out],
-                           batch_size=BATCH_SIZE, seed=args.seed)
+    dm = UTDMHADDataModule(
+        root=str(args.root),
+        modalities=["imu"],
+        imu_channels=6,
+        imu_length=args.imu_length,
+        train_subjects=[s for s in ODD_SUBJECTS if s != held_out],
+        test_subjects=[held_out],
+        batch_size=BATCH_SIZE,
+        seed=args.seed,
+    )
     dm.setup("fit")
     train_x, train_y = stacked(dm.train_set)
     val_x, val_y = stacked(dm.test_set)
     encoder = IMUEncoder(6, dropout=args.dropout, pooling=args.pooling)
     head = LinearHead(96, 27, args.head_dropout)
     optimizer = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=1e-4, weight_decay=1e-6)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs) if args.cosine else None
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs) if args.cosine else None
+    )
     n = len(train_y)
     steps = n // BATCH_SIZE if n > BATCH_SIZE else 1  # drop_last, as in the DataModule
     curve = []
@@ -74,15 +85,21 @@ def held_out_curve(held_out: int, args: argparse.Namespace) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--imu-length", type=int, default=128)
     parser.add_argument("--jitter", type=float, default=0.05)
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--dropout", type=float, default=0.1, help="encoder dropout (model.imu.dropout)")
-    parser.add_argument("--head-dropout", type=float, default=0.2, help="linear head dropout (model.head.dropout)")
+    parser.add_argument(
+        "--head-dropout", type=float, default=0.2, help="linear head dropout (model.head.dropout)"
+    )
     parser.add_argument("--pooling", choices=("max", "avg"), default="max")
-    parser.add_argument("--cosine", action="store_true", help="CosineAnnealingLR(T_max=epochs), stepped per epoch")
+    parser.add_argument(
+        "--cosine", action="store_true", help="CosineAnnealingLR(T_max=epochs), stepped per epoch"
+    )
     parser.add_argument("--epochs", type=int, default=800)
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--folds", default="1,3,5,7", help="odd subjects to hold out, one curve each")
@@ -97,10 +114,16 @@ def main() -> None:
         start = time.time()
         curve = held_out_curve(held_out, args)
         finals.append(curve[-1])
-        print(f"[{args.name}] held out subject {held_out}: top-1 every {args.every} epochs {curve} "
-              f"final {curve[-1]} ({time.time() - start:.0f} s)", flush=True)
+        print(
+            f"[{args.name}] held out subject {held_out}: top-1 every {args.every} epochs {curve} "
+            f"final {curve[-1]} ({time.time() - start:.0f} s)",
+            flush=True,
+        )
     spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
-    print(f"[{args.name}] final-epoch val top-1 over folds {finals}: mean {statistics.mean(finals):.2f} ± {spread:.2f}", flush=True)
+    print(
+        f"[{args.name}] final-epoch val top-1 over folds {finals}: mean {statistics.mean(finals):.2f} ± {spread:.2f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

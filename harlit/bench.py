@@ -51,8 +51,14 @@ class Sizes:
     def for_stage(self, stage: str) -> Sizes:
         if stage != "imu":
             return self
-        return Sizes(**{**asdict(self), "batch_size": self.imu_batch_size, "warmup": 5 * self.warmup,
-                        "steps": 5 * self.steps})
+        return Sizes(
+            **{
+                **asdict(self),
+                "batch_size": self.imu_batch_size,
+                "warmup": 5 * self.warmup,
+                "steps": 5 * self.steps,
+            }
+        )
 
 
 GPU_SIZES = Sizes(batch_size=16, num_frames=16, frame_size=224, imu_length=128, warmup=10, steps=40)
@@ -85,13 +91,16 @@ class StepTimer(pl.Callback):
         self.end: float | None = None
         self.timed_steps = 0
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if trainer.global_step == self.warmup and self.start is None:
             _synchronize(pl_module.device)
             self.start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self.start is not None:
             self.timed_steps += 1
 
@@ -146,9 +155,16 @@ def measure_pipeline(cfg: DictConfig, sizes: Sizes) -> float:
     trainer_cfg = cfg.trainer.copy()
     with open_dict(trainer_cfg):
         trainer_cfg.pop("plugins", None)
-        trainer_cfg.update(max_steps=sizes.warmup + sizes.steps, max_epochs=-1, limit_val_batches=0,
-                           num_sanity_val_steps=0, enable_checkpointing=False, enable_progress_bar=False,
-                           enable_model_summary=False, log_every_n_steps=50)
+        trainer_cfg.update(
+            max_steps=sizes.warmup + sizes.steps,
+            max_epochs=-1,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            log_every_n_steps=50,
+        )
     trainer = instantiate(trainer_cfg, logger=False, callbacks=callbacks)
     trainer.fit(model, datamodule=datamodule)
     if timer.start is None or timer.end is None or timer.timed_steps == 0:
@@ -156,14 +172,25 @@ def measure_pipeline(cfg: DictConfig, sizes: Sizes) -> float:
     return timer.timed_steps * sizes.batch_size / (timer.end - timer.start)
 
 
-def synthetic_batch(cfg: DictConfig, sizes: Sizes, num_classes: int, device: torch.device) -> dict[str, torch.Tensor]:
-    batch: dict[str, torch.Tensor] = {"label": torch.randint(0, num_classes, (sizes.batch_size,), device=device)}
+def synthetic_batch(
+    cfg: DictConfig, sizes: Sizes, num_classes: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    batch: dict[str, torch.Tensor] = {
+        "label": torch.randint(0, num_classes, (sizes.batch_size,), device=device)
+    }
     modalities = MODALITIES_OF[cfg.model.modality]
     if "video" in modalities:
-        batch["video"] = torch.randint(0, 256, (sizes.batch_size, 3, sizes.num_frames, sizes.frame_size, sizes.frame_size),
-                                       dtype=torch.uint8, device=device)
+        batch["video"] = torch.randint(
+            0,
+            256,
+            (sizes.batch_size, 3, sizes.num_frames, sizes.frame_size, sizes.frame_size),
+            dtype=torch.uint8,
+            device=device,
+        )
     if "imu" in modalities:
-        batch["imu"] = torch.randn(sizes.batch_size, int(cfg.data.imu_channels), sizes.imu_length, device=device)
+        batch["imu"] = torch.randn(
+            sizes.batch_size, int(cfg.data.imu_channels), sizes.imu_length, device=device
+        )
     return batch
 
 
@@ -174,8 +201,9 @@ def measure_ceiling(cfg: DictConfig, sizes: Sizes, num_classes: int, device: tor
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     batch = synthetic_batch(cfg, sizes, num_classes, device)
     precision = str(cfg.trainer.get("precision", "32"))
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if "bf16" in precision
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if "bf16" in precision else contextlib.nullcontext()
+    )
 
     def step() -> None:
         with autocast:
@@ -212,14 +240,21 @@ def run_bench(stages: list[str], sizes: Sizes, on_gpu: bool, root: Path) -> list
 
 def format_table(results: list[Result]) -> str:
     lines = [f"{'stage':<8} {'batch':>5} {'pipeline/s':>11} {'ceiling/s':>10} {'ratio':>6}"]
-    lines += [f"{r.stage:<8} {r.batch_size:>5} {r.pipeline_samples_per_s:>11.1f} {r.ceiling_samples_per_s:>10.1f} "
-              f"{r.ratio:>6.2f}" for r in results]
+    lines += [
+        f"{r.stage:<8} {r.batch_size:>5} {r.pipeline_samples_per_s:>11.1f} {r.ceiling_samples_per_s:>10.1f} "
+        f"{r.ratio:>6.2f}"
+        for r in results
+    ]
     return "\n".join(lines)
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"host": platform.node(), "cpu_threads": torch.get_num_threads(),
-                            "torch": torch.__version__, "pytorch_lightning": pl.__version__}
+    info: dict[str, Any] = {
+        "host": platform.node(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "pytorch_lightning": pl.__version__,
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -241,9 +276,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     on_gpu = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     sizes = GPU_SIZES if on_gpu else CPU_SIZES
-    sizes = Sizes(**{**asdict(sizes), **{k: v for k, v in {
-        "batch_size": args.batch_size, "num_frames": args.frames, "frame_size": args.size,
-        "warmup": args.warmup, "steps": args.steps}.items() if v is not None}})
+    sizes = Sizes(
+        **{
+            **asdict(sizes),
+            **{
+                k: v
+                for k, v in {
+                    "batch_size": args.batch_size,
+                    "num_frames": args.frames,
+                    "frame_size": args.size,
+                    "warmup": args.warmup,
+                    "steps": args.steps,
+                }.items()
+                if v is not None
+            },
+        }
+    )
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = [s for s in stages if s not in EXPERIMENTS]
     if unknown:

@@ -53,9 +53,13 @@ def exit_when_preempted() -> Iterator[None]:
 class AtomicCheckpointIO(TorchCheckpointIO):
     """TorchCheckpointIO whose local writes are temp-file + fsync + rename."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         if "://" in str(path):
-            return super().save_checkpoint(checkpoint, path, storage_options)  # remote filesystems: fsspec's way
+            return super().save_checkpoint(
+                checkpoint, path, storage_options
+            )  # remote filesystems: fsspec's way
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         atomic_write_bytes(Path(path), lambda handle: torch.save(checkpoint, handle))
@@ -106,7 +110,9 @@ class PreemptionCheckpoint(pl.Callback):
         if "rng" in state_dict:
             set_rng_state(state_dict["rng"])
 
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         # Hydra hands lists to the module as ListConfig; plain containers keep the checkpoint loadable
         # with torch.load(weights_only=True), which Lightning uses to resume.
         for key in ("hyper_parameters", "datamodule_hyper_parameters"):
@@ -134,14 +140,20 @@ class PreemptionCheckpoint(pl.Callback):
             signal.signal(signal.SIGUSR1, self._previous_sigusr1)
             self._previous_sigusr1 = None
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         # SIGTERMException is raised on every rank at the same step, so the collective save cannot hang.
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
             return
         path = self.dirpath / PREEMPTED_NAME
         trainer.save_checkpoint(path)
-        log.warning("Stopped by a signal at epoch %d, step %d; saved %s (resume with resume=true).",
-                    trainer.current_epoch, trainer.global_step, path)
+        log.warning(
+            "Stopped by a signal at epoch %d, step %d; saved %s (resume with resume=true).",
+            trainer.current_epoch,
+            trainer.global_step,
+            path,
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -173,8 +185,10 @@ def resume_mode(cfg: DictConfig) -> str:
         return "auto" if requeued else "false"
     if value == "auto":
         return "auto"
-    raise HarlitError(f"resume must be true, false or auto, not {value!r}; to resume a run, give "
-                      "resume=true hydra.run.dir=<its run directory>.")
+    raise HarlitError(
+        f"resume must be true, false or auto, not {value!r}; to resume a run, give "
+        "resume=true hydra.run.dir=<its run directory>."
+    )
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
@@ -184,7 +198,9 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
     if mode == "false":
         return explicit
     if explicit and mode == "true":
-        raise HarlitError("set either resume=true or ckpt_path, not both; resume=true finds the run's last checkpoint itself.")
+        raise HarlitError(
+            "set either resume=true or ckpt_path, not both; resume=true finds the run's last checkpoint itself."
+        )
     found = find_resume_checkpoint(run_dir)
     if found is not None:
         log.info("Resuming from %s", found)

@@ -123,13 +123,17 @@ def check_devices(cfg: DictConfig) -> None:
     if isinstance(wanted, (list, tuple, ListConfig)):
         too_high = [int(i) for i in wanted if int(i) >= present]
         if too_high:
-            raise HarlitError(f"trainer.devices names GPU {too_high[0]} but only {present} GPU(s) are present; "
-                              f"use indices below {present}.")
+            raise HarlitError(
+                f"trainer.devices names GPU {too_high[0]} but only {present} GPU(s) are present; "
+                f"use indices below {present}."
+            )
         return
     count = devices_per_node(cfg.trainer)
     if count > present:
-        raise HarlitError(f"trainer.devices={wanted} asks for {count} GPUs but only {present} are present; "
-                          f"set trainer.devices={present} or less.")
+        raise HarlitError(
+            f"trainer.devices={wanted} asks for {count} GPUs but only {present} are present; "
+            f"set trainer.devices={present} or less."
+        )
 
 
 def ranks_created_externally(cfg: DictConfig) -> bool:
@@ -158,8 +162,9 @@ def is_external_multi_rank(cfg: DictConfig) -> bool:
     return num_processes(cfg) > 1 and ranks_created_externally(cfg) and "HARLIT_DDP_WORKER" not in os.environ
 
 
-def wait_for_file(path: Path, timeout_s: float = 24 * 3600.0, poll_s: float = 0.5,
-                  what: str = "rank 0") -> Path:
+def wait_for_file(
+    path: Path, timeout_s: float = 24 * 3600.0, poll_s: float = 0.5, what: str = "rank 0"
+) -> Path:
     """Block a non-zero rank until rank 0 has written `path` (atomically, so a present file is whole)."""
     deadline = time.monotonic() + timeout_s
     while not path.exists():
@@ -253,11 +258,19 @@ def launch(worker_cfg: DictConfig, out_dir: Path, holding_registry_lock: bool = 
     command = [sys.executable, "-m", "harlit.ddp", str(config_path)]
     if holding_registry_lock:
         command.append("--registry-lock-held")
-    log.info("Launching %d DDP ranks on this node (world size %d, port %d) from %s",
-             local_world, local_world * num_nodes, master_port, config_path)
+    log.info(
+        "Launching %d DDP ranks on this node (world size %d, port %d) from %s",
+        local_world,
+        local_world * num_nodes,
+        master_port,
+        config_path,
+    )
     workers = [
-        subprocess.Popen(command, env=worker_environment(rank, local_world, num_nodes, master_port),
-                         preexec_fn=_die_with_parent)
+        subprocess.Popen(
+            command,
+            env=worker_environment(rank, local_world, num_nodes, master_port),
+            preexec_fn=_die_with_parent,
+        )
         for rank in range(local_world)
     ]
     failed = _supervise(workers)
@@ -270,7 +283,9 @@ def launch(worker_cfg: DictConfig, out_dir: Path, holding_registry_lock: bool = 
         hint = "its error is printed above" if code == 2 else "see its output above"
         raise HarlitError(f"DDP rank {rank} of the run in {out_dir} stopped with exit code {code}; {hint}.")
     if not metrics_path.is_file():
-        raise HarlitError(f"the DDP ranks finished without writing {metrics_path}; see rank 0's output above.")
+        raise HarlitError(
+            f"the DDP ranks finished without writing {metrics_path}; see rank 0's output above."
+        )
     return json.loads(metrics_path.read_text())
 
 
@@ -320,8 +335,11 @@ def _stop(workers: list[subprocess.Popen], grace_s: float = 30.0) -> None:
 # --- the worker ----------------------------------------------------------------------------------
 def _configure_worker_logging() -> None:
     rank = os.environ.get("RANK", "0")
-    logging.basicConfig(level=logging.INFO, format=f"[rank {rank}] %(asctime)s %(name)s %(levelname)s - %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"[rank {rank}] %(asctime)s %(name)s %(levelname)s - %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def worker_main(argv: list[str] | None = None, train_fn: Callable[..., Any] | None = None) -> None:

@@ -40,10 +40,14 @@ def main(argv: list[str] | None = None) -> list[tuple[str, dict]]:
     out_root = Path(probe.paths.log_dir).resolve() / "demo" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
     rows, start = [], time.perf_counter()
     for label, experiment in STAGES:
-        cfg = compose_config([f"+experiment={experiment}", *overrides, f"paths.output_dir={out_root / experiment}"])
+        cfg = compose_config(
+            [f"+experiment={experiment}", *overrides, f"paths.output_dir={out_root / experiment}"]
+        )
         rows.append((label, train(cfg)))
     table = format_table(rows)
-    print(f"\nharlit demo: synthetic test subjects ({time.perf_counter() - start:.0f} s, runs in {out_root})\n{table}")
+    print(
+        f"\nharlit demo: synthetic test subjects ({time.perf_counter() - start:.0f} s, runs in {out_root})\n{table}"
+    )
     (out_root / "summary.txt").write_text(table + "\n")
     return rows
 

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 class DeviceBatches:
     """Batches of device tensors: a shuffled (torch's RNG, seeded by the run) or ordered pass per epoch."""
 
-    def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int, shuffle: bool, drop_last: bool) -> None:
+    def __init__(
+        self, tensors: dict[str, torch.Tensor], batch_size: int, shuffle: bool, drop_last: bool
+    ) -> None:
         self.tensors = tensors
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -40,7 +42,11 @@ class DeviceBatches:
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         device = self.tensors["label"].device
-        order = torch.randperm(self.size, device=device) if self.shuffle else torch.arange(self.size, device=device)
+        order = (
+            torch.randperm(self.size, device=device)
+            if self.shuffle
+            else torch.arange(self.size, device=device)
+        )
         for batch in range(len(self)):
             rows = order[batch * self.batch_size : (batch + 1) * self.batch_size]
             yield {name: tensor[rows] for name, tensor in self.tensors.items()}
@@ -90,8 +96,11 @@ class DeviceResidentData(pl.Callback):
         needed = sum(ds.table.imu[0].numel() * 4 * len(ds) for ds in splits.values())
         budget = self._budget_bytes(device)
         if needed > budget:
-            log.info("IMU data (%.1f MB) exceeds %.0f%% of free device memory: using the DataLoader.",
-                     needed / 2**20, 100 * self.max_fraction)
+            log.info(
+                "IMU data (%.1f MB) exceeds %.0f%% of free device memory: using the DataLoader.",
+                needed / 2**20,
+                100 * self.max_fraction,
+            )
             return
         tensors = {name: split_tensors(ds, device) for name, ds in splits.items()}
         train_size = len(splits["train"])
@@ -107,4 +116,6 @@ class DeviceResidentData(pl.Callback):
         datamodule.val_dataloader = lambda: loader("val", datamodule.eval_batch_size, False)
         datamodule.test_dataloader = lambda: loader("test", datamodule.eval_batch_size, False)
         self.active = True
-        log.info("IMU data of every split on %s (%.1f MB): batches are device slices.", device, needed / 2**20)
+        log.info(
+            "IMU data of every split on %s (%.1f MB): batches are device slices.", device, needed / 2**20
+        )

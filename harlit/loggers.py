@@ -61,7 +61,9 @@ def wandb_logger(
     """
     mode = mode or os.environ.get("WANDB_MODE") or "offline"
     if mode not in WANDB_MODES:
-        raise HarlitError(f"logger.wandb.mode must be one of {list(WANDB_MODES)}, not {mode!r}; set WANDB_MODE or the config.")
+        raise HarlitError(
+            f"logger.wandb.mode must be one of {list(WANDB_MODES)}, not {mode!r}; set WANDB_MODE or the config."
+        )
     import wandb
 
     if wandb.run is not None:
@@ -118,8 +120,11 @@ def log_test_details(
         }
         if confusion is not None:
             matrix = confusion.tolist() if hasattr(confusion, "tolist") else confusion
-            cells = [[class_names[i], class_names[j], matrix[i][j]]
-                     for i in range(len(class_names)) for j in range(len(class_names))]
+            cells = [
+                [class_names[i], class_names[j], matrix[i][j]]
+                for i in range(len(class_names))
+                for j in range(len(class_names))
+            ]
             payload["test/confusion_matrix"] = wandb.plot_table(
                 "wandb/confusion_matrix/v1",
                 wandb.Table(columns=["Actual", "Predicted", "nPredictions"], data=cells),

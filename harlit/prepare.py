@@ -24,13 +24,17 @@ def prepare(cfg: DictConfig) -> dict[str, object]:
     """Fill the video cache for `cfg.data`; return where it is and what failed."""
     datamodule = instantiate(cfg.data, modalities=["video"], _convert_="all")
     if not isinstance(datamodule, FileDataModule):
-        raise HarlitError(f"data={datamodule.name} has no video files to prepare; use a dataset read from disk.")
+        raise HarlitError(
+            f"data={datamodule.name} has no video files to prepare; use a dataset read from disk."
+        )
     cache, requests, failures = datamodule.prepare_videos(progress=True)
     for clip_id, reason in sorted(failures.items()):
         log.warning("%s: %s", clip_id, reason)
     summary = {"cache": str(cache.folder), "clips": len(requests), "failed": len(failures)}
-    print(f"video cache {cache.folder}: {len(requests) - len(failures)} clips ready, {len(failures)} failed"
-          + (" (listed above; training reports them as bad samples)" if failures else ""))
+    print(
+        f"video cache {cache.folder}: {len(requests) - len(failures)} clips ready, {len(failures)} failed"
+        + (" (listed above; training reports them as bad samples)" if failures else "")
+    )
     return summary
 
 

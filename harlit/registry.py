@@ -21,9 +21,21 @@ import torch
 from torch import nn
 
 # Data keys that change how batches are loaded, not what a model learns from.
-LOADER_ONLY_KEYS = {"_target_", "batch_size", "eval_batch_size", "num_workers", "pin_memory", "seed",
-                    "hidden_classes", "hidden_from", "num_hidden", "on_bad_sample", "prepare_workers",
-                    "report_dir", "cache_dir"}
+LOADER_ONLY_KEYS = {
+    "_target_",
+    "batch_size",
+    "eval_batch_size",
+    "num_workers",
+    "pin_memory",
+    "seed",
+    "hidden_classes",
+    "hidden_from",
+    "num_hidden",
+    "on_bad_sample",
+    "prepare_workers",
+    "report_dir",
+    "cache_dir",
+}
 # Encoder keys that only matter while training stage 2 or for speed.
 ENCODER_RUNTIME_KEYS = {"trainable_blocks", "channels_last"}
 
@@ -113,5 +125,7 @@ class CheckpointRegistry:
         path = folder / "encoder.pt"
         atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
         atomic_write_text(folder / "key.json", json.dumps(key, indent=2, sort_keys=True, default=str))
-        atomic_write_text(folder / "metrics.json", json.dumps({**metrics, "source_run": source}, indent=2, default=str))
+        atomic_write_text(
+            folder / "metrics.json", json.dumps({**metrics, "source_run": source}, indent=2, default=str)
+        )
         return path

@@ -29,20 +29,42 @@ from harlit.errors import HarlitError, exit_on_user_error
 log = logging.getLogger(__name__)
 
 METRICS = ("top1", "top5", "f1_macro", "top1_hidden", "top1_seen")
-METRIC_LABELS = {"top1": "Top-1", "top5": "Top-5", "f1_macro": "macro F1", "top1_hidden": "Top-1 hidden",
-                 "top1_seen": "Top-1 seen"}
+METRIC_LABELS = {
+    "top1": "Top-1",
+    "top5": "Top-5",
+    "f1_macro": "macro F1",
+    "top1_hidden": "Top-1 hidden",
+    "top1_seen": "Top-1 seen",
+}
 BASE_SETUPS = {"imu": "IMU", "video": "RGB", "fusion": "IMU+RGB"}
 TABLE2_ROWS = {"IMU": "IMU only", "RGB": "video only", "IMU+RGB": "IMU + video"}
 ZERO_SHOT_SETUPS = ("IMU*", "RGB*", "IMU*+RGB", "RGB*+IMU", "IMU*+RGB*")
 # With nothing hidden, each zero-shot setup is its plain counterpart.
-ZERO_SHOT_BASELINE = {"IMU*": "IMU", "RGB*": "RGB", "IMU*+RGB": "IMU+RGB", "RGB*+IMU": "IMU+RGB",
-                      "IMU*+RGB*": "IMU+RGB"}
-SETUP_COLOURS = {"IMU": "tab:blue", "RGB": "tab:orange", "IMU+RGB": "tab:green", "IMU*": "tab:blue",
-                 "RGB*": "tab:orange", "IMU*+RGB": "tab:green", "RGB*+IMU": "tab:red", "IMU*+RGB*": "tab:purple"}
+ZERO_SHOT_BASELINE = {
+    "IMU*": "IMU",
+    "RGB*": "RGB",
+    "IMU*+RGB": "IMU+RGB",
+    "RGB*+IMU": "IMU+RGB",
+    "IMU*+RGB*": "IMU+RGB",
+}
+SETUP_COLOURS = {
+    "IMU": "tab:blue",
+    "RGB": "tab:orange",
+    "IMU+RGB": "tab:green",
+    "IMU*": "tab:blue",
+    "RGB*": "tab:orange",
+    "IMU*+RGB": "tab:green",
+    "RGB*+IMU": "tab:red",
+    "IMU*+RGB*": "tab:purple",
+}
 
 # The paper's own Table 2 (Top-1 / Top-5 / macro F1, %), quoted from issue 4; never measured here.
 PAPER_TABLE2: dict[str, dict[str, tuple[float, float, float]]] = {
-    "utd_mhad": {"IMU": (85.42, 97.14, 85.44), "RGB": (74.76, 95.14, 74.09), "IMU+RGB": (96.05, 100.0, 96.05)},
+    "utd_mhad": {
+        "IMU": (85.42, 97.14, 85.44),
+        "RGB": (74.76, 95.14, 74.09),
+        "IMU+RGB": (96.05, 100.0, 96.05),
+    },
     "mmact": {"IMU": (64.28, 90.57, 65.45), "RGB": (71.89, 94.92, 72.86), "IMU+RGB": (84.05, 98.96, 84.78)},
 }
 QUOTED_SOURCE = "quoted: paper Table 2"
@@ -88,7 +110,9 @@ class Group:
 def setup_of(modality: str, hidden_from: str, num_hidden: int) -> str:
     """'IMU', 'RGB', 'IMU+RGB', or the zero-shot setup whose starred modality never saw the hidden classes."""
     if modality not in BASE_SETUPS:
-        raise HarlitError(f"unknown modality {modality!r} in a metrics.json; expected one of {sorted(BASE_SETUPS)}.")
+        raise HarlitError(
+            f"unknown modality {modality!r} in a metrics.json; expected one of {sorted(BASE_SETUPS)}."
+        )
     if num_hidden == 0:
         return BASE_SETUPS[modality]
     if modality != "fusion":
@@ -127,8 +151,10 @@ def collect_runs(dirs: Sequence[Path]) -> tuple[list[Run], int]:
     runs = [r for r in (read_run(p) for p in paths) if r is not None]
     if not runs:
         names = ", ".join(str(d) for d in dirs)
-        raise HarlitError(f"no finished runs (metrics.json with test metrics) below {names}; run an experiment first "
-                          f"or point harlit.report at its output folder.")
+        raise HarlitError(
+            f"no finished runs (metrics.json with test metrics) below {names}; run an experiment first "
+            f"or point harlit.report at its output folder."
+        )
     newest: dict[tuple[GroupKey, int], Run] = {}
     for run in runs:
         slot = (run.key, run.seed)
@@ -142,11 +168,14 @@ def group_runs(runs: Iterable[Run]) -> list[Group]:
     for run in runs:
         groups.setdefault(run.key, Group(run.key)).runs.append(run)
     order = {s: i for i, s in enumerate([*BASE_SETUPS.values(), *ZERO_SHOT_SETUPS])}
-    return sorted(groups.values(), key=lambda g: (g.key.dataset, order.get(g.key.setup, 99), g.key.train_ratio,
-                                                   g.key.num_hidden))
+    return sorted(
+        groups.values(),
+        key=lambda g: (g.key.dataset, order.get(g.key.setup, 99), g.key.train_ratio, g.key.num_hidden),
+    )
 
 
 # --- tables ----------------------------------------------------------------------------------------
+
 
 def fmt(mean: float, std: float) -> str:
     if math.isnan(mean):
@@ -163,10 +192,14 @@ def csv_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for g in groups:
         row: dict[str, Any] = {
-            "source": "measured", "dataset": g.key.dataset, "setup": g.key.setup, "train_ratio": g.key.train_ratio,
+            "source": "measured",
+            "dataset": g.key.dataset,
+            "setup": g.key.setup,
+            "train_ratio": g.key.train_ratio,
             "num_hidden": g.key.num_hidden,
             "hidden_from": ",".join(sorted({r.hidden_from for r in g.runs})),
-            "n_seeds": len(g.runs), "seeds": " ".join(map(str, g.seeds)),
+            "n_seeds": len(g.runs),
+            "seeds": " ".join(map(str, g.seeds)),
         }
         for m in METRICS:
             mean, std = g.stats(m)
@@ -175,15 +208,36 @@ def csv_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
         rows.append(row)
     for dataset, table in PAPER_TABLE2.items():
         for setup, (top1, top5, f1) in table.items():
-            row = {"source": QUOTED_SOURCE, "dataset": dataset, "setup": setup, "train_ratio": 1.0, "num_hidden": 0,
-                   "hidden_from": "none", "n_seeds": "", "seeds": "", "top1_mean": top1, "top5_mean": top5,
-                   "f1_macro_mean": f1, "hidden_classes": ""}
+            row = {
+                "source": QUOTED_SOURCE,
+                "dataset": dataset,
+                "setup": setup,
+                "train_ratio": 1.0,
+                "num_hidden": 0,
+                "hidden_from": "none",
+                "n_seeds": "",
+                "seeds": "",
+                "top1_mean": top1,
+                "top5_mean": top5,
+                "f1_macro_mean": f1,
+                "hidden_classes": "",
+            }
             rows.append(row)
     return rows
 
 
-CSV_COLUMNS = ["source", "dataset", "setup", "train_ratio", "num_hidden", "hidden_from", "n_seeds", "seeds",
-               *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")], "hidden_classes"]
+CSV_COLUMNS = [
+    "source",
+    "dataset",
+    "setup",
+    "train_ratio",
+    "num_hidden",
+    "hidden_from",
+    "n_seeds",
+    "seeds",
+    *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")],
+    "hidden_classes",
+]
 
 
 def write_csv(groups: Sequence[Group], path: Path) -> None:
@@ -191,24 +245,48 @@ def write_csv(groups: Sequence[Group], path: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, restval="")
         writer.writeheader()
         for row in csv_rows(groups):
-            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+            writer.writerow(
+                {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            )
 
 
 def table2_markdown(groups: Sequence[Group]) -> list[str]:
-    lines = ["## Table 2: single modalities and fusion (all training data, no hidden classes)", "",
-             "Measured here: mean ± sample std over seeds, in %.", "",
-             "| dataset | row | seeds | Top-1 | Top-5 | macro F1 |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## Table 2: single modalities and fusion (all training data, no hidden classes)",
+        "",
+        "Measured here: mean ± sample std over seeds, in %.",
+        "",
+        "| dataset | row | seeds | Top-1 | Top-5 | macro F1 |",
+        "|---|---|---|---|---|---|",
+    ]
     for g in groups:
         if g.key.num_hidden == 0 and g.key.train_ratio == 1.0 and g.key.setup in TABLE2_ROWS:
             cells = [fmt(*g.stats(m)) for m in ("top1", "top5", "f1_macro")]
-            lines.append(f"| {g.key.dataset} | {TABLE2_ROWS[g.key.setup]} | {len(g.runs)} | " + " | ".join(cells) + " |")
-    lines += ["", f"**Quoted, not measured here** ({QUOTED_SOURCE}; the paper reports no std):", "",
-              "| dataset | row | Top-1 | Top-5 | macro F1 |", "|---|---|---|---|---|"]
+            lines.append(
+                f"| {g.key.dataset} | {TABLE2_ROWS[g.key.setup]} | {len(g.runs)} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    lines += [
+        "",
+        f"**Quoted, not measured here** ({QUOTED_SOURCE}; the paper reports no std):",
+        "",
+        "| dataset | row | Top-1 | Top-5 | macro F1 |",
+        "|---|---|---|---|---|",
+    ]
     for dataset, table in PAPER_TABLE2.items():
         for setup, numbers in table.items():
-            lines.append(f"| {dataset} (paper) | {TABLE2_ROWS[setup]} | " + " | ".join(f"{v:.2f}" for v in numbers) + " |")
-    lines += ["", "The paper's comparison with other methods is not quoted: its numbers are not part of this "
-              "project's issue text, and this report never fills in numbers it cannot source.", ""]
+            lines.append(
+                f"| {dataset} (paper) | {TABLE2_ROWS[setup]} | "
+                + " | ".join(f"{v:.2f}" for v in numbers)
+                + " |"
+            )
+    lines += [
+        "",
+        "The paper's comparison with other methods is not quoted: its numbers are not part of this "
+        "project's issue text, and this report never fills in numbers it cannot source.",
+        "",
+    ]
     return lines
 
 
@@ -223,9 +301,12 @@ def pivot_markdown(title: str, groups: Sequence[Group], column: str, metrics: Se
             if all(math.isnan(g.stats(metric)[0]) for g in chosen):
                 continue
             head = "ratio" if column == "train_ratio" else "hidden classes"
-            lines += [f"**{dataset}, {METRIC_LABELS[metric]} (%)** by {head}", "",
-                      "| setup | " + " | ".join(f"{c:g}" for c in columns) + " |",
-                      "|---|" + "---|" * len(columns)]
+            lines += [
+                f"**{dataset}, {METRIC_LABELS[metric]} (%)** by {head}",
+                "",
+                "| setup | " + " | ".join(f"{c:g}" for c in columns) + " |",
+                "|---|" + "---|" * len(columns),
+            ]
             for setup in setups:
                 cells = []
                 for c in columns:
@@ -269,13 +350,20 @@ def shared_overrides(runs: Sequence[Run]) -> list[str]:
     return common or []
 
 
-def write_markdown(groups: Sequence[Group], dropped: int, figures: Sequence[str], dirs: Sequence[Path], path: Path) -> None:
+def write_markdown(
+    groups: Sequence[Group], dropped: int, figures: Sequence[str], dirs: Sequence[Path], path: Path
+) -> None:
     runs = [r for g in groups for r in g.runs]
     overrides = shared_overrides(runs)
-    lines = ["# harlit report", "",
-             f"Runs read from: {', '.join(str(d) for d in dirs)}. {len(runs)} runs in "
-             f"{len(groups)} groups" + (f"; {dropped} older duplicate run(s) of a seed ignored." if dropped else "."),
-             "Numbers are test-set percentages, mean ± sample std (ddof=1) over seeds; n = seeds.", ""]
+    lines = [
+        "# harlit report",
+        "",
+        f"Runs read from: {', '.join(str(d) for d in dirs)}. {len(runs)} runs in "
+        f"{len(groups)} groups"
+        + (f"; {dropped} older duplicate run(s) of a seed ignored." if dropped else "."),
+        "Numbers are test-set percentages, mean ± sample std (ddof=1) over seeds; n = seeds.",
+        "",
+    ]
     if overrides:
         lines += ["Overrides shared by all runs: " + " ".join(f"`{o}`" for o in overrides), ""]
     lines += table2_markdown(groups)
@@ -284,19 +372,32 @@ def write_markdown(groups: Sequence[Group], dropped: int, figures: Sequence[str]
         lines += pivot_markdown("Fig. 2: training-data ratio", ratio, "train_ratio", ("top1", "f1_macro"))
     zero = zero_shot_groups(groups)
     if zero:
-        lines += pivot_markdown("Fig. 3: hidden-class zero-shot (* = the modality the classes are hidden from)",
-                                zero, "num_hidden", ("top1", "f1_macro", "top1_hidden", "top1_seen"))
-    lines += ["## All groups", "", "| dataset | setup | ratio | hidden | n | " +
-              " | ".join(METRIC_LABELS[m] for m in METRICS) + " | hidden classes |",
-              "|---|---|---|---|---|" + "---|" * len(METRICS) + "---|"]
+        lines += pivot_markdown(
+            "Fig. 3: hidden-class zero-shot (* = the modality the classes are hidden from)",
+            zero,
+            "num_hidden",
+            ("top1", "f1_macro", "top1_hidden", "top1_seen"),
+        )
+    lines += [
+        "## All groups",
+        "",
+        "| dataset | setup | ratio | hidden | n | "
+        + " | ".join(METRIC_LABELS[m] for m in METRICS)
+        + " | hidden classes |",
+        "|---|---|---|---|---|" + "---|" * len(METRICS) + "---|",
+    ]
     for g in groups:
-        lines.append(f"| {g.key.dataset} | {g.key.setup} | {g.key.train_ratio:g} | {g.key.num_hidden} | {len(g.runs)} | "
-                     + " | ".join(fmt(*g.stats(m)) for m in METRICS) + f" | {hidden_names(g)} |")
+        lines.append(
+            f"| {g.key.dataset} | {g.key.setup} | {g.key.train_ratio:g} | {g.key.num_hidden} | {len(g.runs)} | "
+            + " | ".join(fmt(*g.stats(m)) for m in METRICS)
+            + f" | {hidden_names(g)} |"
+        )
     lines += ["", "Figures: " + (", ".join(f"[{f}]({f})" for f in figures) if figures else "none"), ""]
     path.write_text("\n".join(lines))
 
 
 # --- figures ---------------------------------------------------------------------------------------
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -319,14 +420,22 @@ def plot_data_ratio(groups: Sequence[Group], path: Path) -> bool:
         for col, metric in enumerate(("top1", "f1_macro")):
             ax = axes[row][col]
             for setup in TABLE2_ROWS:
-                line = sorted((g for g in chosen if g.key.dataset == dataset and g.key.setup == setup),
-                              key=lambda g: g.key.train_ratio)
+                line = sorted(
+                    (g for g in chosen if g.key.dataset == dataset and g.key.setup == setup),
+                    key=lambda g: g.key.train_ratio,
+                )
                 if not line:
                     continue
                 stats = [g.stats(metric) for g in line]
-                ax.errorbar([g.key.train_ratio * 100 for g in line], [s[0] for s in stats],
-                            yerr=[0.0 if math.isnan(s[1]) else s[1] for s in stats], marker="o", capsize=4,
-                            color=SETUP_COLOURS[setup], label=f"{TABLE2_ROWS[setup]} (n={len(line[0].runs)})")
+                ax.errorbar(
+                    [g.key.train_ratio * 100 for g in line],
+                    [s[0] for s in stats],
+                    yerr=[0.0 if math.isnan(s[1]) else s[1] for s in stats],
+                    marker="o",
+                    capsize=4,
+                    color=SETUP_COLOURS[setup],
+                    label=f"{TABLE2_ROWS[setup]} (n={len(line[0].runs)})",
+                )
             ax.set_xlabel("training data used (%)")
             ax.set_ylabel(f"{METRIC_LABELS[metric]} (%)")
             ax.set_title(f"{dataset}: {METRIC_LABELS[metric]} vs. training-data ratio")
@@ -386,15 +495,26 @@ def choose_confusion_run(runs: Sequence[Run]) -> Run | None:
     """The default run to draw: full data, nothing hidden, fusion before IMU before RGB, lowest seed."""
     with_matrix = [r for r in runs if (r.path.parent / "confusion_matrix.json").is_file()]
     order = {"IMU+RGB": 0, "IMU": 1, "RGB": 2}
-    return min(with_matrix, default=None,
-               key=lambda r: (r.key.num_hidden > 0, r.key.train_ratio != 1.0, order.get(r.key.setup, 3), r.seed, str(r.path)))
+    return min(
+        with_matrix,
+        default=None,
+        key=lambda r: (
+            r.key.num_hidden > 0,
+            r.key.train_ratio != 1.0,
+            order.get(r.key.setup, 3),
+            r.seed,
+            str(r.path),
+        ),
+    )
 
 
 def plot_confusion(run_dir: Path, path: Path, title: str | None = None) -> None:
     """The confusion matrix of one run (its confusion_matrix.json), coloured by row-normalised recall."""
     source = run_dir / "confusion_matrix.json" if run_dir.is_dir() else run_dir
     if not source.is_file():
-        raise HarlitError(f"{source} does not exist; pass --confusion a run folder that holds confusion_matrix.json.")
+        raise HarlitError(
+            f"{source} does not exist; pass --confusion a run folder that holds confusion_matrix.json."
+        )
     data = json.loads(source.read_text())
     names, matrix = data["classes"], np.asarray(data["matrix"], dtype=float)
     recall = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
@@ -408,8 +528,15 @@ def plot_confusion(run_dir: Path, path: Path, title: str | None = None) -> None:
         for i in range(len(names)):
             for j in range(len(names)):
                 if matrix[i, j]:
-                    ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=6,
-                            color="white" if recall[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{int(matrix[i, j])}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if recall[i, j] > 0.5 else "black",
+                    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or f"confusion matrix: {source.parent.name}", fontsize=9)
@@ -419,7 +546,9 @@ def plot_confusion(run_dir: Path, path: Path, title: str | None = None) -> None:
     plt.close(fig)
 
 
-def make_report(dirs: Sequence[Path], out: Path | None = None, confusion: Path | None = None) -> dict[str, Path]:
+def make_report(
+    dirs: Sequence[Path], out: Path | None = None, confusion: Path | None = None
+) -> dict[str, Path]:
     """Read the runs below `dirs` and write the report files into `out` (default the first dir)."""
     dirs = [Path(d).expanduser() for d in dirs]
     runs, dropped = collect_runs(dirs)
@@ -437,8 +566,14 @@ def make_report(dirs: Sequence[Path], out: Path | None = None, confusion: Path |
     chosen = choose_confusion_run(runs) if confusion is None else None
     if confusion is not None or chosen is not None:
         run_dir = Path(confusion).expanduser() if confusion else chosen.path.parent
-        title = (f"{chosen.key.dataset} {chosen.key.setup}, ratio {chosen.key.train_ratio:g}, "
-                 f"{chosen.key.num_hidden} hidden, seed {chosen.seed}") if chosen else None
+        title = (
+            (
+                f"{chosen.key.dataset} {chosen.key.setup}, ratio {chosen.key.train_ratio:g}, "
+                f"{chosen.key.num_hidden} hidden, seed {chosen.seed}"
+            )
+            if chosen
+            else None
+        )
         plot_confusion(run_dir, out / "confusion_matrix.png", title)
         written["confusion"] = out / "confusion_matrix.png"
         figures.append("confusion_matrix.png")
@@ -449,10 +584,18 @@ def make_report(dirs: Sequence[Path], out: Path | None = None, confusion: Path |
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m harlit.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("dirs", nargs="+", type=Path, help="folders to search for metrics.json (runs, sweeps)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: the first DIR)")
-    parser.add_argument("--confusion", type=Path, default=None,
-                        help="run folder (or confusion_matrix.json) to draw; default: the first full-data fusion run")
+    parser.add_argument(
+        "dirs", nargs="+", type=Path, help="folders to search for metrics.json (runs, sweeps)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write the report (default: the first DIR)"
+    )
+    parser.add_argument(
+        "--confusion",
+        type=Path,
+        default=None,
+        help="run folder (or confusion_matrix.json) to draw; default: the first full-data fusion run",
+    )
     return parser.parse_args(argv)
 
 

@@ -24,13 +24,27 @@ from harlit.registry import CheckpointRegistry, atomic_write_text, stage1_key
 log = logging.getLogger(__name__)
 # Lightning notices that are expected here: no validation split by default, tiny epochs, and a
 # torch-internal deprecation inside Lightning itself.
-for _notice in (r"Total length of `list` across ranks is zero", r"The number of training batches .* is smaller than the logging",
-                r".*LeafSpec.* is deprecated"):
+for _notice in (
+    r"Total length of `list` across ranks is zero",
+    r"The number of training batches .* is smaller than the logging",
+    r".*LeafSpec.* is deprecated",
+):
     warnings.filterwarnings("ignore", message=_notice)
 
 # Overrides that stay with the stage-2 run when it composes its stage-1 dependencies.
-STAGE2_ONLY_PREFIXES = ("model.", "name", "experiment", "stage1", "data.batch_size", "paths.output_dir",
-                        "hydra.", "resume", "ckpt_path", "callbacks.", "logger")
+STAGE2_ONLY_PREFIXES = (
+    "model.",
+    "name",
+    "experiment",
+    "stage1",
+    "data.batch_size",
+    "paths.output_dir",
+    "hydra.",
+    "resume",
+    "ckpt_path",
+    "callbacks.",
+    "logger",
+)
 ENCODER_PREFIXES = ("model.imu.", "model.video.", "+model.imu.", "+model.video.")
 
 
@@ -54,21 +68,34 @@ def stage1_config(cfg: DictConfig, modality: str) -> DictConfig:
     """
     experiment = cfg.stage1.get(modality)
     if not experiment:
-        raise HarlitError(f"stage1.{modality} names no stage-1 experiment; set it or give model.{modality}_ckpt.")
+        raise HarlitError(
+            f"stage1.{modality} names no stage-1 experiment; set it or give model.{modality}_ckpt."
+        )
     carried = [
-        o for o in task_overrides(cfg)
+        o
+        for o in task_overrides(cfg)
         if o.startswith(ENCODER_PREFIXES) or not o.lstrip("~+").startswith(STAGE2_ONLY_PREFIXES)
     ]
     carried = [o for o in carried if "trainable_blocks" not in o]
     # The other modality's encoder does not exist in this stage-1 config (e.g. model.video.* for imu).
-    carried = [o for o in carried if not o.lstrip("~+").startswith(tuple(f"model.{m}." for m in ("imu", "video") if m != modality))]
+    carried = [
+        o
+        for o in carried
+        if not o.lstrip("~+").startswith(tuple(f"model.{m}." for m in ("imu", "video") if m != modality))
+    ]
     out_dir = run_dir(cfg) / f"stage1_{modality}"
-    overrides = [f"+experiment={experiment}", *carried, *list(cfg.get("stage1_overrides") or []),
-                 f"paths.output_dir={out_dir}"]
+    overrides = [
+        f"+experiment={experiment}",
+        *carried,
+        *list(cfg.get("stage1_overrides") or []),
+        f"paths.output_dir={out_dir}",
+    ]
     try:
         sub = compose_config(overrides)
     except Exception as err:
-        raise HarlitError(f"could not compose the stage-1 experiment {experiment!r} ({err}); check stage1.{modality}.") from None
+        raise HarlitError(
+            f"could not compose the stage-1 experiment {experiment!r} ({err}); check stage1.{modality}."
+        ) from None
     with open_dict(sub):
         # Classes hidden from the other modality do not concern this encoder: it sees them all.
         if cfg.data.get("hidden_from", "both") not in (modality, "both"):
@@ -79,7 +106,9 @@ def stage1_config(cfg: DictConfig, modality: str) -> DictConfig:
 
 def registry_key(cfg: DictConfig, modality: str, datamodule: HARDataModule) -> dict[str, Any]:
     hidden = [datamodule.class_names[i] for i in datamodule.hidden_for(modality)]
-    return stage1_key(to_plain(cfg.data), datamodule.name, modality, to_plain(cfg.model[modality]), cfg.seed, hidden)
+    return stage1_key(
+        to_plain(cfg.data), datamodule.name, modality, to_plain(cfg.model[modality]), cfg.seed, hidden
+    )
 
 
 def ensure_stage1(cfg: DictConfig, modality: str) -> Path:
@@ -97,17 +126,24 @@ def ensure_stage1(cfg: DictConfig, modality: str) -> Path:
         if found is not None:
             log.info("Reusing the stage-1 %s encoder %s", modality, found)
             return found
-        log.info("No stage-1 %s encoder for this setting yet: training it first (%s, in %s)",
-                 modality, cfg.stage1[modality], sub.paths.output_dir)
+        log.info(
+            "No stage-1 %s encoder for this setting yet: training it first (%s, in %s)",
+            modality,
+            cfg.stage1[modality],
+            sub.paths.output_dir,
+        )
         train(sub, _holding_registry_lock=True)
         found = registry.lookup(key)
     if found is None:
-        raise HarlitError(f"stage 1 for {modality} finished without registering an encoder in {registry.root}.")
+        raise HarlitError(
+            f"stage 1 for {modality} finished without registering an encoder in {registry.root}."
+        )
     return found
 
 
-def ensure_stage1_on_external_ranks(sub: DictConfig, key: dict[str, Any], registry: CheckpointRegistry,
-                                    modality: str) -> Path:
+def ensure_stage1_on_external_ranks(
+    sub: DictConfig, key: dict[str, Any], registry: CheckpointRegistry, modality: str
+) -> Path:
     """SLURM tasks (or torchrun ranks) are all ranks of one run: they train a missing encoder together.
 
     No rank may hold the registry lock while the others train, so every rank looks up, all train when it
@@ -122,10 +158,14 @@ def ensure_stage1_on_external_ranks(sub: DictConfig, key: dict[str, Any], regist
 
 def validate(cfg: DictConfig) -> None:
     if cfg.model.modality not in MODALITIES_OF:
-        raise HarlitError(f"model.modality must be one of {sorted(MODALITIES_OF)}, not {cfg.model.modality!r}.")
+        raise HarlitError(
+            f"model.modality must be one of {sorted(MODALITIES_OF)}, not {cfg.model.modality!r}."
+        )
     ratio = cfg.data.get("train_ratio", 1.0)
     if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
-        raise HarlitError(f"data.train_ratio must be in (0, 1], got {ratio}; use e.g. 0.25, 0.5, 0.75 or 1.0.")
+        raise HarlitError(
+            f"data.train_ratio must be in (0, 1], got {ratio}; use e.g. 0.25, 0.5, 0.75 or 1.0."
+        )
     ddp.check_devices(cfg)
 
 
@@ -135,7 +175,9 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
 
 
-def summarize_test(model: HARClassifier, datamodule: HARDataModule, logged: dict[str, float]) -> dict[str, Any]:
+def summarize_test(
+    model: HARClassifier, datamodule: HARDataModule, logged: dict[str, float]
+) -> dict[str, Any]:
     metrics: dict[str, Any] = {k: float(v) for k, v in logged.items()}
     names = datamodule.class_names
     f1 = model.test_details.get("f1_per_class")
@@ -194,7 +236,9 @@ def train(cfg: DictConfig, _holding_registry_lock: bool = False) -> dict[str, An
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     use_best = bool(best) and datamodule.val_set is not None and trainer.checkpoint_callback.monitor
-    logged = trainer.test(model, datamodule=datamodule, ckpt_path="best" if use_best else None, verbose=False)[0]
+    logged = trainer.test(
+        model, datamodule=datamodule, ckpt_path="best" if use_best else None, verbose=False
+    )[0]
 
     metrics = summarize_test(model, datamodule, logged)
     metrics.update(
@@ -211,8 +255,10 @@ def train(cfg: DictConfig, _holding_registry_lock: bool = False) -> dict[str, An
     if trainer.is_global_zero:
         confusion = model.test_details.get("confusion_matrix")
         if confusion is not None:
-            atomic_write_text(out_dir / "confusion_matrix.json",
-                              json.dumps({"classes": datamodule.class_names, "matrix": confusion.tolist()}))
+            atomic_write_text(
+                out_dir / "confusion_matrix.json",
+                json.dumps({"classes": datamodule.class_names, "matrix": confusion.tolist()}),
+            )
         if modality != "fusion":
             key = registry_key(cfg, modality, datamodule)
             registry = CheckpointRegistry(cfg.paths.registry_dir)
@@ -223,8 +269,15 @@ def train(cfg: DictConfig, _holding_registry_lock: bool = False) -> dict[str, An
                     path = registry.register(key, model.encoders[modality], metrics, str(out_dir))
             metrics[f"{modality}_encoder"] = str(path)
         atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
-        log_test_details(trainer.loggers, metrics, model.test_details.get("confusion_matrix"), datamodule.class_names)
+        log_test_details(
+            trainer.loggers, metrics, model.test_details.get("confusion_matrix"), datamodule.class_names
+        )
     finish_runs(trainer.loggers)  # one W&B run per job: the next multirun job must not reuse this one
-    log.info("Test: top1=%.4f top5=%.4f f1_macro=%.4f -> %s", metrics.get("test/top1", float("nan")),
-             metrics.get("test/top5", float("nan")), metrics.get("test/f1_macro", float("nan")), out_dir / "metrics.json")
+    log.info(
+        "Test: top1=%.4f top5=%.4f f1_macro=%.4f -> %s",
+        metrics.get("test/top1", float("nan")),
+        metrics.get("test/top5", float("nan")),
+        metrics.get("test/f1_macro", float("nan")),
+        out_dir / "metrics.json",
+    )
     return metrics

@@ -85,8 +85,12 @@ def sensor_rows(start_s: float, duration_s: float, rate_hz: float, phase: float)
     return rows
 
 
-SENSOR_FOLDERS = {"acc_phone": "acc_phone_clip", "acc_watch": "acc_watch_clip", "gyro": "gyro_clip",
-                  "orientation": "orientation_clip"}
+SENSOR_FOLDERS = {
+    "acc_phone": "acc_phone_clip",
+    "acc_watch": "acc_watch_clip",
+    "gyro": "gyro_clip",
+    "orientation": "orientation_clip",
+}
 SENSOR_RATES = {"acc_phone": 100.0, "acc_watch": 100.0, "gyro": 50.0, "orientation": 50.0}
 
 
@@ -108,8 +112,20 @@ def write_mmact_sample(
     """
     rel = Path(f"subject{subject}") / f"scene{scene}" / f"session{session}"
     for cam in cams:
-        write_video(root / "Video_trimmed" / f"subject{subject}" / f"cam{cam}" / f"scene{scene}" / f"session{session}"
-                    / f"{stem}.mp4", frames, 48, 27, seed=seed + cam, fps=30)
+        write_video(
+            root
+            / "Video_trimmed"
+            / f"subject{subject}"
+            / f"cam{cam}"
+            / f"scene{scene}"
+            / f"session{session}"
+            / f"{stem}.mp4",
+            frames,
+            48,
+            27,
+            seed=seed + cam,
+            fps=30,
+        )
     for k, sensor in enumerate(sensors):
         path = root / "Sensor_trimmed" / SENSOR_FOLDERS[sensor] / rel / f"{stem}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,9 +136,15 @@ def write_mmact_sample(
 def make_mmact_tree(root: Path) -> dict[str, list[str]]:
     """A tiny trimmed-release tree with every quirk the loader handles; returns what was planted where."""
     plan = [  # (subject, scene, session, stem)
-        (1, 1, 1, "walking"), (1, 3, 1, "talking_on_phone"), (1, 1, 2, "Carrying_light"),
-        (2, 1, 1, "walking"), (2, 3, 1, "using_phone"), (2, 1, 1, "talking_on_phone"),
-        (17, 1, 1, "walking"), (17, 3, 1, "talking_on_phone"), (17, 1, 1, "carrying_light"),
+        (1, 1, 1, "walking"),
+        (1, 3, 1, "talking_on_phone"),
+        (1, 1, 2, "Carrying_light"),
+        (2, 1, 1, "walking"),
+        (2, 3, 1, "using_phone"),
+        (2, 1, 1, "talking_on_phone"),
+        (17, 1, 1, "walking"),
+        (17, 3, 1, "talking_on_phone"),
+        (17, 1, 1, "carrying_light"),
     ]
     for i, (subject, scene, session, stem) in enumerate(plan):
         write_mmact_sample(root, subject, scene, session, stem, seed=i)

@@ -11,15 +11,33 @@ import torch
 from harlit import bench
 
 
-def test_bench_measures_pipeline_and_ceiling_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_bench_measures_pipeline_and_ceiling_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "bench.json"
-    report = bench.main(["--device", "cpu", "--stages", "imu", "--warmup", "1", "--steps", "2",
-                         "--root", str(tmp_path / "runs"), "--out", str(out)])
+    report = bench.main(
+        [
+            "--device",
+            "cpu",
+            "--stages",
+            "imu",
+            "--warmup",
+            "1",
+            "--steps",
+            "2",
+            "--root",
+            str(tmp_path / "runs"),
+            "--out",
+            str(out),
+        ]
+    )
     assert json.loads(out.read_text()) == report
     (result,) = report["results"]
     assert result["stage"] == "imu" and result["batch_size"] == 32
     assert result["pipeline_samples_per_s"] > 0 and result["ceiling_samples_per_s"] > 0
-    assert result["ratio"] == pytest.approx(result["pipeline_samples_per_s"] / result["ceiling_samples_per_s"])
+    assert result["ratio"] == pytest.approx(
+        result["pipeline_samples_per_s"] / result["ceiling_samples_per_s"]
+    )
     assert report["device"] == "cpu" and report["sizes"]["steps"] == 2
     table = capsys.readouterr().out
     assert "pipeline/s" in table and "imu" in table
@@ -52,8 +70,15 @@ def test_imu_data_can_live_on_the_device(make_cfg) -> None:
     datamodule = instantiate(cfg.data, modalities=["imu"], _convert_="all")
     model = instantiate(cfg.model, num_classes=datamodule.num_classes, imu_ckpt=None, video_ckpt=None)
     resident = DeviceResidentData(accelerators=["cpu"])
-    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[resident])
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[resident],
+    )
     trainer.fit(model, datamodule=datamodule)
     assert resident.active
     train = datamodule.train_dataloader()

@@ -15,7 +15,11 @@ from tests.conftest import REPO_ROOT, TINY, subprocess_env
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "harlit.run", *args],
-        cwd=REPO_ROOT, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
+        cwd=REPO_ROOT,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -37,13 +41,23 @@ def test_tiny_run_writes_metrics_json_and_config(tmp_path: Path) -> None:
     [
         (["+experiment=no_such_experiment"], "Could not find 'experiment/no_such_experiment'"),
         (["data=no_such_dataset"], "Could not find 'data/no_such_dataset'"),
-        (["+experiment=synthetic_stage1_imu", "data.train_ratio=0"], "harlit: error: data.train_ratio must be in (0, 1]"),
-        (["+experiment=synthetic_stage1_imu", "data.train_ratio=1.5"], "harlit: error: data.train_ratio must be in (0, 1]"),
-        (["+experiment=synthetic_stage1_video", "model.video.trainable_blocks=[Mixed_9z]"],
-         "harlit: error: unknown S3D block 'Mixed_9z'"),
+        (
+            ["+experiment=synthetic_stage1_imu", "data.train_ratio=0"],
+            "harlit: error: data.train_ratio must be in (0, 1]",
+        ),
+        (
+            ["+experiment=synthetic_stage1_imu", "data.train_ratio=1.5"],
+            "harlit: error: data.train_ratio must be in (0, 1]",
+        ),
+        (
+            ["+experiment=synthetic_stage1_video", "model.video.trainable_blocks=[Mixed_9z]"],
+            "harlit: error: unknown S3D block 'Mixed_9z'",
+        ),
     ],
 )
-def test_user_errors_are_one_sentence_without_traceback(tmp_path: Path, args: list[str], expected: str) -> None:
+def test_user_errors_are_one_sentence_without_traceback(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
     result = run_cli(tmp_path, *args, *TINY)
     assert result.returncode != 0
     assert expected in result.stderr

@@ -32,16 +32,27 @@ def make_manifest(root: Path, split_column: bool = True) -> Path:
                     imu_path = root / "imu" / f"{stem}.npy"
                     np.save(imu_path, imu)
                 split = ",train" if subject == 1 else ",test"
-                rows.append(f"clips/{stem}.mp4,{imu_path.relative_to(root)},{label},{subject}" + (split if split_column else ""))
+                rows.append(
+                    f"clips/{stem}.mp4,{imu_path.relative_to(root)},{label},{subject}"
+                    + (split if split_column else "")
+                )
     manifest = root / "manifest.csv"
     manifest.write_text("\n".join(rows) + "\n")
     return manifest
 
 
 def manifest_dm(manifest: Path, modalities=("imu", "video"), **kwargs) -> ManifestDataModule:
-    kwargs = {"imu_channels": 6, "imu_length": 64, "num_frames": 8, "frame_size": 32, "prepare_workers": 1, **kwargs}
-    return ManifestDataModule(manifest=str(manifest), modalities=modalities,
-                              cache_dir=str(manifest.parent / "cache"), **kwargs)
+    kwargs = {
+        "imu_channels": 6,
+        "imu_length": 64,
+        "num_frames": 8,
+        "frame_size": 32,
+        "prepare_workers": 1,
+        **kwargs,
+    }
+    return ManifestDataModule(
+        manifest=str(manifest), modalities=modalities, cache_dir=str(manifest.parent / "cache"), **kwargs
+    )
 
 
 def test_manifest_rows_become_samples(tmp_path: Path) -> None:
@@ -97,9 +108,13 @@ def test_bad_samples_in_a_manifest(tmp_path: Path) -> None:
         manifest_dm(manifest).setup("fit")
     message = str(err.value)
     assert message.startswith("5 bad manifest sample(s)")
-    for expected in ("empty.csv: empty CSV: 0 bytes", "nan.npy: NaN values: 1 non-finite",
-                     "missing modality: no video path on line 12", "broken.mp4: undecodable video",
-                     "gone.mp4: missing file"):
+    for expected in (
+        "empty.csv: empty CSV: 0 bytes",
+        "nan.npy: NaN values: 1 non-finite",
+        "missing modality: no video path on line 12",
+        "broken.mp4: undecodable video",
+        "gone.mp4: missing file",
+    ):
         assert expected in message
     dm = manifest_dm(manifest, on_bad_sample="skip", report_dir=str(tmp_path / "run"))
     dm.setup("fit")
@@ -115,10 +130,18 @@ def test_imu_channel_count_must_match(tmp_path: Path) -> None:
 
 def test_stage1_imu_from_a_manifest_end_to_end(tmp_path: Path) -> None:
     manifest = make_manifest(tmp_path / "data")
-    cfg = compose_config([
-        "+experiment=synthetic_stage1_imu", "data=manifest", f"data.manifest={manifest}", "data.imu_length=64",
-        f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}", "trainer.max_epochs=1", "logger=none",
-        "trainer.enable_progress_bar=false",
-    ])
+    cfg = compose_config(
+        [
+            "+experiment=synthetic_stage1_imu",
+            "data=manifest",
+            f"data.manifest={manifest}",
+            "data.imu_length=64",
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'run'}",
+            "trainer.max_epochs=1",
+            "logger=none",
+            "trainer.enable_progress_bar=false",
+        ]
+    )
     metrics = train(cfg)
     assert metrics["dataset"] == "manifest" and metrics["num_train"] == 4 and metrics["num_test"] == 4

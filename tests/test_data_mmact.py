@@ -27,8 +27,17 @@ TINY = ["data.num_frames=8", "data.frame_size=32", "data.imu_length=64", "data.p
 
 
 def mmact(root: Path, modalities: tuple[str, ...] = ("imu", "video"), **kwargs) -> MMActDataModule:
-    kwargs = {"imu_channels": 12, "imu_length": 64, "num_frames": 8, "frame_size": 32, "prepare_workers": 1, **kwargs}
-    return MMActDataModule(root=str(root), modalities=modalities, cache_dir=str(root.parent / "cache"), **kwargs)
+    kwargs = {
+        "imu_channels": 12,
+        "imu_length": 64,
+        "num_frames": 8,
+        "frame_size": 32,
+        "prepare_workers": 1,
+        **kwargs,
+    }
+    return MMActDataModule(
+        root=str(root), modalities=modalities, cache_dir=str(root.parent / "cache"), **kwargs
+    )
 
 
 @pytest.fixture
@@ -45,15 +54,21 @@ def test_class_lists() -> None:
 
 
 def test_timestamps_with_and_without_fraction() -> None:
-    assert parse_timestamp("20181011_10:27:03.250") - parse_timestamp("20181011_10:27:03") == pytest.approx(0.25)
-    assert parse_timestamp("20181012_00:00:00") - parse_timestamp("20181011_23:59:59.500") == pytest.approx(0.5)
+    assert parse_timestamp("20181011_10:27:03.250") - parse_timestamp("20181011_10:27:03") == pytest.approx(
+        0.25
+    )
+    assert parse_timestamp("20181012_00:00:00") - parse_timestamp("20181011_23:59:59.500") == pytest.approx(
+        0.5
+    )
 
 
 def test_csv_quirks_are_normalised(tree: tuple[Path, dict[str, list[str]]]) -> None:
     _, planted = tree
     times, values, quirks = read_sensor_csv(planted["no_fraction"][0])
     assert np.all(np.diff(times) > 0) and quirks == {"unordered_rows": 0, "duplicate_rows": 0}
-    assert np.allclose(np.diff(times), 0.02)  # the HH:MM:SS row sits on its whole second, 20 ms from its neighbours
+    assert np.allclose(
+        np.diff(times), 0.02
+    )  # the HH:MM:SS row sits on its whole second, 20 ms from its neighbours
     times, values, quirks = read_sensor_csv(planted["unordered_and_duplicates"][0])
     assert quirks == {"unordered_rows": 1, "duplicate_rows": 2}
     assert np.all(np.diff(times) > 0) and len(times) == len(values) == 200  # 2 s at 100 Hz, each row once
@@ -84,14 +99,18 @@ def test_tree_layout_classes_and_quirks(tree: tuple[Path, dict[str, list[str]]])
     assert by_id["subject1_cam1_scene3_session1_talking_on_phone"] == "talking_on_phone_desk"
     assert by_id["subject2_cam2_scene3_session1_using_phone"] == "using_phone_desk"
     assert by_id["subject2_cam1_scene1_session1_talking_on_phone"] == "talking_on_phone"
-    assert by_id["subject1_cam1_scene1_session2_carrying_light"] == "carrying_light"  # from Carrying_light.mp4/.csv
+    assert (
+        by_id["subject1_cam1_scene1_session2_carrying_light"] == "carrying_light"
+    )  # from Carrying_light.mp4/.csv
     assert set(table.groups) == {"subject", "cam", "scene", "session"}
     # One sensor recording serves every camera of the action.
     rows = [table.ids.index(f"subject1_cam{c}_scene1_session1_walking") for c in (1, 2)]
     assert torch.equal(table.imu[rows[0]], table.imu[rows[1]])
     assert dm.dropped["sensor_duplicate_rows"] == 2 and dm.describe()["sensor_unordered_rows"] == 1
     # Cross-subject: subjects 1-16 train, 17-20 test.
-    assert set(table.subjects[dm.train_set.indices]) == {1, 2} and set(table.subjects[dm.test_set.indices]) == {17}
+    assert set(table.subjects[dm.train_set.indices]) == {1, 2} and set(
+        table.subjects[dm.test_set.indices]
+    ) == {17}
 
 
 def test_35_classes_keep_file_names(tree: tuple[Path, dict[str, list[str]]]) -> None:
@@ -107,7 +126,9 @@ def test_35_classes_keep_file_names(tree: tuple[Path, dict[str, list[str]]]) -> 
     ("protocol", "group", "test_values"),
     [("cross_view", "cam", {2}), ("cross_scene", "scene", {3}), ("cross_session", "session", {2})],
 )
-def test_protocols(tree: tuple[Path, dict[str, list[str]]], protocol: str, group: str, test_values: set[int]) -> None:
+def test_protocols(
+    tree: tuple[Path, dict[str, list[str]]], protocol: str, group: str, test_values: set[int]
+) -> None:
     root, _ = tree
     dm = mmact(root, ("imu",), protocol=protocol, test_cams=[2], test_scenes=[3], test_sessions=[2])
     dm.setup("fit")
@@ -143,9 +164,13 @@ def test_imu_only_data_without_videos(tmp_path: Path) -> None:
 
 def plant_bad_mmact(root: Path) -> None:
     make_mmact_tree(root)
-    write_mmact_sample(root, 3, 1, 1, "kicking", sensors=[s for s in SENSORS if s != "gyro"], seed=20)  # missing sensor
+    write_mmact_sample(
+        root, 3, 1, 1, "kicking", sensors=[s for s in SENSORS if s != "gyro"], seed=20
+    )  # missing sensor
     write_mmact_sample(root, 4, 1, 1, "kicking", seed=21)
-    (root / "Sensor_trimmed" / SENSOR_FOLDERS["acc_watch"] / "subject4/scene1/session1/kicking.csv").write_bytes(b"")
+    (
+        root / "Sensor_trimmed" / SENSOR_FOLDERS["acc_watch"] / "subject4/scene1/session1/kicking.csv"
+    ).write_bytes(b"")
     write_mmact_sample(root, 5, 1, 1, "kicking", seed=22)
     nan_csv = root / "Sensor_trimmed" / SENSOR_FOLDERS["orientation"] / "subject5/scene1/session1/kicking.csv"
     rows = nan_csv.read_text().splitlines()
@@ -173,7 +198,12 @@ def test_bad_samples_skip_lists_them_with_counts(tmp_path: Path) -> None:
     dm.setup("fit")
     assert len(dm.table) == 18 and dm.dropped["bad_samples"] == 6
     text = (tmp_path / "run" / "bad_samples.txt").read_text()
-    for line in ("# 6 bad mmact sample file(s) skipped", "# 2\tmissing modality", "# 2\tempty CSV", "# 2\tNaN values"):
+    for line in (
+        "# 6 bad mmact sample file(s) skipped",
+        "# 2\tmissing modality",
+        "# 2\tempty CSV",
+        "# 2\tNaN values",
+    ):
         assert line in text
     assert text.count("subject4_cam") == 2
 
@@ -217,24 +247,48 @@ def test_real_clip_decodes_to_268_frames_of_1080p() -> None:
 
 
 def test_experiments_compose_with_the_papers_settings() -> None:
-    expected = {"mmact_stage1_imu": (256, 5e-3, 5e-5), "mmact_stage1_video": (20, 1e-3, 1e-5), "mmact_stage2": (18, 1e-4, 1e-6)}
+    expected = {
+        "mmact_stage1_imu": (256, 5e-3, 5e-5),
+        "mmact_stage1_video": (20, 1e-3, 1e-5),
+        "mmact_stage2": (18, 1e-4, 1e-6),
+    }
     for name, (batch, lr, wd) in expected.items():
         cfg = compose_config([f"+experiment={name}"])
-        assert (cfg.data.batch_size, cfg.model.optimizer.lr, cfg.model.optimizer.weight_decay) == (batch, lr, wd)
+        assert (cfg.data.batch_size, cfg.model.optimizer.lr, cfg.model.optimizer.weight_decay) == (
+            batch,
+            lr,
+            wd,
+        )
         assert cfg.data.root.endswith("/data/mmact") and cfg.data.imu_channels == 12
         if "imu" not in name:
-            assert cfg.model.video.pretrained == "kinetics400" and (cfg.data.num_frames, cfg.data.frame_size) == (16, 224)
-    assert dict(compose_config(["+experiment=mmact_stage2"]).stage1) == {"imu": "mmact_stage1_imu", "video": "mmact_stage1_video"}
+            assert cfg.model.video.pretrained == "kinetics400" and (
+                cfg.data.num_frames,
+                cfg.data.frame_size,
+            ) == (16, 224)
+    assert dict(compose_config(["+experiment=mmact_stage2"]).stage1) == {
+        "imu": "mmact_stage1_imu",
+        "video": "mmact_stage1_video",
+    }
 
 
 @pytest.mark.slow
-def test_stage2_trains_its_stage1_encoders_end_to_end(tree: tuple[Path, dict[str, list[str]]], tmp_path: Path) -> None:
+def test_stage2_trains_its_stage1_encoders_end_to_end(
+    tree: tuple[Path, dict[str, list[str]]], tmp_path: Path
+) -> None:
     root, _ = tree
-    cfg = compose_config([
-        "+experiment=mmact_stage2", f"data.root={root}", f"paths.root_dir={tmp_path}",
-        f"paths.output_dir={tmp_path / 'runs' / 'mmact_stage2'}", "trainer.max_epochs=1", "model.video.pretrained=none",
-        "logger=none", "trainer.enable_progress_bar=false", *TINY,
-    ])
+    cfg = compose_config(
+        [
+            "+experiment=mmact_stage2",
+            f"data.root={root}",
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'runs' / 'mmact_stage2'}",
+            "trainer.max_epochs=1",
+            "model.video.pretrained=none",
+            "logger=none",
+            "trainer.enable_progress_bar=false",
+            *TINY,
+        ]
+    )
     metrics = train(cfg)
     assert metrics["stage"] == 2 and metrics["dataset"] == "mmact" and metrics["num_test"] == 6
     for modality in ("imu", "video"):

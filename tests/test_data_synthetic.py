@@ -65,7 +65,9 @@ def test_split_is_by_subject_and_data_is_deterministic(make_cfg) -> None:
 
 
 def test_batches_have_the_documented_shapes(make_cfg) -> None:
-    dm = build(make_cfg, ["data.batch_size=5", "data.imu_length=80", "data.num_frames=8", "data.frame_size=32"])
+    dm = build(
+        make_cfg, ["data.batch_size=5", "data.imu_length=80", "data.num_frames=8", "data.frame_size=32"]
+    )
     batch = next(iter(dm.train_dataloader()))
     assert batch["imu"].shape == (5, 6, 80) and batch["imu"].dtype == torch.float32
     assert batch["video"].shape == (5, 3, 8, 32, 32) and batch["video"].dtype == torch.uint8

@@ -30,8 +30,17 @@ TINY = ["data.num_frames=8", "data.frame_size=32", "data.imu_length=64", "data.p
 
 
 def utd(root: Path, modalities: tuple[str, ...] = ("imu",), **kwargs) -> UTDMHADDataModule:
-    kwargs = {"imu_channels": 6, "imu_length": 64, "num_frames": 8, "frame_size": 32, "prepare_workers": 1, **kwargs}
-    return UTDMHADDataModule(root=str(root), modalities=modalities, cache_dir=str(root.parent / "cache"), **kwargs)
+    kwargs = {
+        "imu_channels": 6,
+        "imu_length": 64,
+        "num_frames": 8,
+        "frame_size": 32,
+        "prepare_workers": 1,
+        **kwargs,
+    }
+    return UTDMHADDataModule(
+        root=str(root), modalities=modalities, cache_dir=str(root.parent / "cache"), **kwargs
+    )
 
 
 def test_class_names_are_the_27_in_dataset_order() -> None:
@@ -74,7 +83,9 @@ def test_real_inertial_files() -> None:
 
 @needs_real_inertial
 def test_validation_subjects_come_from_training_subjects() -> None:
-    dm = UTDMHADDataModule(root=str(UTD_INERTIAL), modalities=["imu"], imu_channels=6, imu_length=64, val_subjects=[7])
+    dm = UTDMHADDataModule(
+        root=str(UTD_INERTIAL), modalities=["imu"], imu_channels=6, imu_length=64, val_subjects=[7]
+    )
     dm.setup("fit")
     assert set(np.unique(dm.table.subjects[dm.val_set.indices])) == {7}
     assert len(dm.train_set) + len(dm.val_set) == 431
@@ -123,7 +134,9 @@ def test_no_data_says_where_and_what(tmp_path: Path) -> None:
         utd(tmp_path / "nowhere").setup("fit")
     # IMU present but no video at all: the video layout is what is missing.
     make_utd_tree(tmp_path / "imu_only", actions=[1], subjects=[1], trials=[1], with_video=False)
-    with pytest.raises(HarlitError, match=r"found no utd_mhad video files \(a\{A\}_s\{S\}_t\{T\}_color.avi\)"):
+    with pytest.raises(
+        HarlitError, match=r"found no utd_mhad video files \(a\{A\}_s\{S\}_t\{T\}_color.avi\)"
+    ):
         utd(tmp_path / "imu_only", ("imu", "video")).setup("fit")
 
 
@@ -192,21 +205,38 @@ def test_bad_file_names_and_duplicates_are_bad_samples(tmp_path: Path) -> None:
 
 
 def compose_tiny(tmp_path: Path, experiment: str, root: Path, *extra: str):
-    return compose_config([
-        f"+experiment={experiment}", f"data.root={root}", f"paths.root_dir={tmp_path}",
-        f"paths.output_dir={tmp_path / 'runs' / experiment}", "trainer.max_epochs=1",
-        "logger=none", "trainer.enable_progress_bar=false", *TINY, *extra,
-        *([] if experiment.endswith("_imu") else ["model.video.pretrained=none"]),  # no Kinetics download in tests
-    ])
+    return compose_config(
+        [
+            f"+experiment={experiment}",
+            f"data.root={root}",
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'runs' / experiment}",
+            "trainer.max_epochs=1",
+            "logger=none",
+            "trainer.enable_progress_bar=false",
+            *TINY,
+            *extra,
+            *(
+                [] if experiment.endswith("_imu") else ["model.video.pretrained=none"]
+            ),  # no Kinetics download in tests
+        ]
+    )
 
 
 def test_experiments_compose_with_the_papers_settings() -> None:
     cfg = compose_config(["+experiment=utd_stage1_imu"])
-    assert cfg.data.batch_size == 128 and cfg.model.optimizer.lr == 1e-4 and cfg.model.optimizer.weight_decay == 1e-6
+    assert (
+        cfg.data.batch_size == 128
+        and cfg.model.optimizer.lr == 1e-4
+        and cfg.model.optimizer.weight_decay == 1e-6
+    )
     assert cfg.data.root.endswith("/data/utd_mhad")
     cfg = compose_config(["+experiment=utd_stage1_video"])
     assert (cfg.data.batch_size, cfg.model.optimizer.lr, cfg.model.optimizer.weight_decay) == (16, 1e-3, 1e-5)
-    assert cfg.model.video.pretrained == "kinetics400" and (cfg.data.num_frames, cfg.data.frame_size) == (16, 224)
+    assert cfg.model.video.pretrained == "kinetics400" and (cfg.data.num_frames, cfg.data.frame_size) == (
+        16,
+        224,
+    )
     cfg = compose_config(["+experiment=utd_stage2"])
     assert (cfg.data.batch_size, cfg.model.optimizer.lr, cfg.model.optimizer.weight_decay) == (16, 5e-4, 5e-6)
     assert cfg.model.video.pretrained == "kinetics400"
@@ -229,7 +259,9 @@ def test_stage2_trains_its_stage1_encoders_end_to_end(tmp_path: Path) -> None:
     assert metrics["stage"] == 2 and metrics["num_test"] == 4
     for modality in ("imu", "video"):
         assert Path(metrics[f"{modality}_ckpt"]).is_file()
-        stage1 = json.loads((tmp_path / "runs" / "utd_stage2" / f"stage1_{modality}" / "metrics.json").read_text())
+        stage1 = json.loads(
+            (tmp_path / "runs" / "utd_stage2" / f"stage1_{modality}" / "metrics.json").read_text()
+        )
         assert stage1["modality"] == modality and stage1["dataset"] == "utd_mhad"
     # The clips were decoded once into the cache under paths.cache_dir.
     assert list((tmp_path / "cache" / "video").glob("utd_mhad-*/clips/*.npy"))

@@ -20,18 +20,31 @@ from harlit.train import summarize_test
 from tests.conftest import REPO_ROOT, TINY, subprocess_env
 
 HELPERS = REPO_ROOT / "tests" / "helpers"
-IMU_DDP = ["+experiment=synthetic_stage1_imu", *TINY, "data.batch_size=4", "trainer.max_epochs=2",
-           "trainer=ddp_cpu", "trainer.deterministic=true"]
+IMU_DDP = [
+    "+experiment=synthetic_stage1_imu",
+    *TINY,
+    "data.batch_size=4",
+    "trainer.max_epochs=2",
+    "trainer=ddp_cpu",
+    "trainer.deterministic=true",
+]
 ODD_DATA = "data._target_=harlit_testkit.OddTestSynthetic"
 
 
-def run_cli(args: list[str], root: Path, extra_env: dict[str, str] | None = None,
-            timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], root: Path, extra_env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
     env = subprocess_env(root)
     env["PYTHONPATH"] = os.pathsep.join([str(HELPERS), env.get("PYTHONPATH", "")])
     env.update(extra_env or {})
-    return subprocess.run([sys.executable, "-m", "harlit.run", *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "harlit.run", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # --- fast: the launcher's decisions -----------------------------------------------------------------
@@ -73,17 +86,25 @@ def test_more_devices_than_gpus_is_one_sentence(make_cfg, monkeypatch: pytest.Mo
 
 
 def test_ddp_is_told_about_skipped_parameters_only_when_needed(make_cfg) -> None:
-    assert not make_cfg(["trainer=ddp_cpu", "+experiment=synthetic_stage1_imu"]).trainer.strategy.find_unused_parameters
+    assert not make_cfg(
+        ["trainer=ddp_cpu", "+experiment=synthetic_stage1_imu"]
+    ).trainer.strategy.find_unused_parameters
     assert not make_cfg(["trainer=ddp_cpu"]).trainer.strategy.find_unused_parameters
-    assert make_cfg(["trainer=ddp_cpu", "data.num_hidden=2", "data.hidden_from=video"]).trainer.strategy.find_unused_parameters
-    assert make_cfg(["trainer=ddp_cpu", "model.missing_value=learned"]).trainer.strategy.find_unused_parameters
+    assert make_cfg(
+        ["trainer=ddp_cpu", "data.num_hidden=2", "data.hidden_from=video"]
+    ).trainer.strategy.find_unused_parameters
+    assert make_cfg(
+        ["trainer=ddp_cpu", "model.missing_value=learned"]
+    ).trainer.strategy.find_unused_parameters
 
 
 def test_worker_config_carries_the_supervisors_answers(make_cfg, tmp_path: Path) -> None:
     cfg = make_cfg(["trainer=ddp_cpu"])
     worker = ddp.worker_config(cfg, {"imu": tmp_path / "imu.pt", "video": tmp_path / "video.pt"}, "last.ckpt")
     assert "hydra" not in worker and worker.resume is False and worker.ckpt_path == "last.ckpt"
-    assert worker.model.imu_ckpt == str(tmp_path / "imu.pt") and worker.model.video_ckpt == str(tmp_path / "video.pt")
+    assert worker.model.imu_ckpt == str(tmp_path / "imu.pt") and worker.model.video_ckpt == str(
+        tmp_path / "video.pt"
+    )
     assert not OmegaConf.to_yaml(worker).count("${")  # fully resolved: ranks need no Hydra
 
 
@@ -94,8 +115,10 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("ddp")
     probe = root / "writes.tsv"
     run_dir = root / "run"
-    env = {"PYTHONPATH": os.pathsep.join([str(HELPERS), str(HELPERS / "write_probe")]),
-           "HARLIT_WRITE_PROBE": str(probe)}
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(HELPERS), str(HELPERS / "write_probe")]),
+        "HARLIT_WRITE_PROBE": str(probe),
+    }
     result = run_cli([*IMU_DDP, ODD_DATA, f"hydra.run.dir={run_dir}"], root, env)
     assert result.returncode == 0, result.stderr[-4000:]
     writes = [line.split("\t") for line in probe.read_text().splitlines()] if probe.exists() else []
@@ -134,14 +157,22 @@ def test_ddp_test_metrics_equal_single_process_on_the_same_checkpoint(ddp_run: d
     try:
         cfg = make_cfg([*IMU_DDP, ODD_DATA, "trainer=cpu"])
         datamodule = instantiate(cfg.data, modalities=["imu"], _convert_="all")
-        model = instantiate(cfg.model, num_classes=datamodule.num_classes, class_names=datamodule.class_names,
-                            imu_ckpt=None, video_ckpt=None)
+        model = instantiate(
+            cfg.model,
+            num_classes=datamodule.num_classes,
+            class_names=datamodule.class_names,
+            imu_ckpt=None,
+            video_ckpt=None,
+        )
     finally:
         sys.path.remove(str(HELPERS))
-    state = torch.load(ddp_run["run_dir"] / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    state = torch.load(
+        ddp_run["run_dir"] / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False
+    )
     model.load_state_dict(state["state_dict"])
-    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False)
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
     logged = trainer.test(model, datamodule=datamodule, verbose=False)[0]
     single = summarize_test(model, datamodule, logged)
     distributed = json.loads((ddp_run["run_dir"] / "metrics.json").read_text())
@@ -154,7 +185,9 @@ def test_ddp_test_metrics_equal_single_process_on_the_same_checkpoint(ddp_run: d
 @pytest.mark.slow
 def test_multirun_of_ddp_jobs_gives_each_job_its_ranks_and_one_dir(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    result = run_cli(["-m", *IMU_DDP, "trainer.max_epochs=1", "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
+    result = run_cli(
+        ["-m", *IMU_DDP, "trainer.max_epochs=1", "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     output = result.stdout + result.stderr
     assert output.count("Launching 2 DDP ranks") == 2  # one launch per job: no job ran twice

@@ -20,7 +20,9 @@ from tests.conftest import REPO_ROOT, TINY, subprocess_env
 
 
 def test_the_launcher_choice_is_read_from_the_command_line() -> None:
-    assert launchers.requested_launcher(["-m", "seed=0,1", "hydra/launcher=submitit_slurm"]) == "submitit_slurm"
+    assert (
+        launchers.requested_launcher(["-m", "seed=0,1", "hydra/launcher=submitit_slurm"]) == "submitit_slurm"
+    )
     assert launchers.requested_launcher(["+hydra/launcher=joblib"]) == "joblib"
     assert launchers.requested_launcher(["seed=1"]) is None
 
@@ -36,11 +38,19 @@ def test_a_missing_launcher_plugin_is_one_sentence(monkeypatch: pytest.MonkeyPat
 
 def test_the_cli_names_the_missing_plugin_without_a_traceback(tmp_path: Path) -> None:
     # The plugin module is hidden from this one process (None in sys.modules makes its import fail).
-    code = ("import sys; sys.modules['hydra_plugins.hydra_submitit_launcher.submitit_launcher'] = None; "
-            "sys.argv = ['harlit', '-m', 'hydra/launcher=submitit_slurm', 'seed=0,1']; "
-            "from harlit.run import main; main()")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=subprocess_env(tmp_path),
-                            capture_output=True, text=True, timeout=300)
+    code = (
+        "import sys; sys.modules['hydra_plugins.hydra_submitit_launcher.submitit_launcher'] = None; "
+        "sys.argv = ['harlit', '-m', 'hydra/launcher=submitit_slurm', 'seed=0,1']; "
+        "from harlit.run import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("harlit: error:")]
     assert len(errors) == 1 and "hydra-submitit-launcher" in errors[0]
@@ -48,7 +58,9 @@ def test_the_cli_names_the_missing_plugin_without_a_traceback(tmp_path: Path) ->
 
 
 def test_submitit_slurm_gives_one_task_per_gpu_and_requeues(make_cfg, tmp_path: Path, monkeypatch) -> None:
-    cfg = make_cfg(["hydra/launcher=submitit_slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"])
+    cfg = make_cfg(
+        ["hydra/launcher=submitit_slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"]
+    )
     launcher_cfg = cfg.hydra.launcher
     assert launcher_cfg.tasks_per_node == 4 and launcher_cfg.gpus_per_node == 4 and launcher_cfg.nodes == 2
     assert launcher_cfg.additional_parameters.requeue is True and launcher_cfg.max_num_timeout > 0
@@ -64,10 +76,15 @@ def test_submitit_slurm_gives_one_task_per_gpu_and_requeues(make_cfg, tmp_path: 
     (fake_bin / "srun").write_text("#!/bin/sh\n")
     (fake_bin / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake_bin}:{os.environ['PATH']}")  # SlurmExecutor looks for srun
-    executor = AutoExecutor(folder=tmp_path, cluster="slurm", slurm_max_num_timeout=launcher.params["max_num_timeout"])
+    executor = AutoExecutor(
+        folder=tmp_path, cluster="slurm", slurm_max_num_timeout=launcher.params["max_num_timeout"]
+    )
     base = set(OmegaConf.structured(BaseQueueConf).keys())
-    params = {k if k in base else f"slurm_{k}": v for k, v in launcher.params.items()
-              if k not in ("submitit_folder", "max_num_timeout")}
+    params = {
+        k if k in base else f"slurm_{k}": v
+        for k, v in launcher.params.items()
+        if k not in ("submitit_folder", "max_num_timeout")
+    }
     executor.update_parameters(**params)
     sbatch = executor._executor._make_submission_file_text("python -m submitit", "uid")
     for line in ("--ntasks-per-node=4", "--gpus-per-node=4", "--nodes=2", "--requeue"):
@@ -86,10 +103,23 @@ def test_submitit_local_sweep_trains_a_shared_missing_encoder_once(tmp_path: Pat
     the same missing stage-1 IMU encoder: one trains it, the other waits for it and reuses it."""
     video = _video_encoder_file(tmp_path / "video_encoder.pt")
     sweep = tmp_path / "sweep"
-    args = ["-m", "hydra/launcher=submitit_local", "+experiment=synthetic_stage2", *TINY,
-            f"model.video_ckpt={video}", "model.head.hidden_dim=32,64", f"hydra.sweep.dir={sweep}"]
-    result = subprocess.run([sys.executable, "-m", "harlit.run", *args], cwd=REPO_ROOT,
-                            env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=900)
+    args = [
+        "-m",
+        "hydra/launcher=submitit_local",
+        "+experiment=synthetic_stage2",
+        *TINY,
+        f"model.video_ckpt={video}",
+        "model.head.hidden_dim=32,64",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "harlit.run", *args],
+        cwd=REPO_ROOT,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     jobs = [sweep / "0", sweep / "1"]
     metrics = [json.loads((job / "metrics.json").read_text()) for job in jobs]

@@ -20,20 +20,44 @@ CLASSES = ["a", "b", "c", "d"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_run(root: Path, name: str, *, modality: str, seed: int, top1: float, top5: float = 0.9, f1: float = 0.5,
-              ratio: float = 1.0, hidden: list[str] | None = None, hidden_from: str = "none",
-              top1_hidden: float | None = None, dataset: str = "synthetic", confusion: bool = False) -> Path:
+def write_run(
+    root: Path,
+    name: str,
+    *,
+    modality: str,
+    seed: int,
+    top1: float,
+    top5: float = 0.9,
+    f1: float = 0.5,
+    ratio: float = 1.0,
+    hidden: list[str] | None = None,
+    hidden_from: str = "none",
+    top1_hidden: float | None = None,
+    dataset: str = "synthetic",
+    confusion: bool = False,
+) -> Path:
     run = root / name
     run.mkdir(parents=True)
-    metrics = {"test/top1": top1, "test/top5": top5, "test/f1_macro": f1, "dataset": dataset, "modality": modality,
-               "stage": 2 if modality == "fusion" else 1, "seed": seed, "train_ratio": ratio,
-               "hidden_classes": hidden or [], "hidden_from": hidden_from if hidden else "none"}
+    metrics = {
+        "test/top1": top1,
+        "test/top5": top5,
+        "test/f1_macro": f1,
+        "dataset": dataset,
+        "modality": modality,
+        "stage": 2 if modality == "fusion" else 1,
+        "seed": seed,
+        "train_ratio": ratio,
+        "hidden_classes": hidden or [],
+        "hidden_from": hidden_from if hidden else "none",
+    }
     if hidden:
         metrics["test/top1_hidden"] = top1_hidden
         metrics["test/top1_seen"] = top1
     (run / "metrics.json").write_text(json.dumps(metrics))
     if confusion:
-        (run / "confusion_matrix.json").write_text(json.dumps({"classes": CLASSES, "matrix": np.eye(4, dtype=int).tolist()}))
+        (run / "confusion_matrix.json").write_text(
+            json.dumps({"classes": CLASSES, "matrix": np.eye(4, dtype=int).tolist()})
+        )
     return run
 
 
@@ -67,10 +91,26 @@ def test_means_stds_and_files(tmp_path: Path) -> None:
         write_run(runs, f"fusion_{seed}", modality="fusion", seed=seed, top1=top1, confusion=seed == 0)
     write_run(runs, "video_0", modality="video", seed=0, top1=0.3)
     for seed, (top1, hidden_acc) in enumerate([(0.50, 0.0), (0.56, 0.2)]):
-        write_run(runs, f"zs_imu_{seed}", modality="imu", seed=seed, top1=top1, hidden=[CLASSES[seed]],
-                  hidden_from="both", top1_hidden=hidden_acc)
-    write_run(runs, "zs_fusion_0", modality="fusion", seed=0, top1=0.85, hidden=["a"], hidden_from="imu",
-              top1_hidden=0.6)
+        write_run(
+            runs,
+            f"zs_imu_{seed}",
+            modality="imu",
+            seed=seed,
+            top1=top1,
+            hidden=[CLASSES[seed]],
+            hidden_from="both",
+            top1_hidden=hidden_acc,
+        )
+    write_run(
+        runs,
+        "zs_fusion_0",
+        modality="fusion",
+        seed=0,
+        top1=0.85,
+        hidden=["a"],
+        hidden_from="imu",
+        top1_hidden=0.6,
+    )
     (runs / "broken").mkdir()
     (runs / "broken" / "metrics.json").write_text("{not json")  # skipped, not fatal
 
@@ -128,8 +168,14 @@ def test_directory_without_runs_is_one_sentence_error(tmp_path: Path) -> None:
     with pytest.raises(HarlitError, match="no finished runs"):
         make_report([tmp_path / "empty"])
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([sys.executable, "-m", "harlit.report", str(tmp_path / "empty")],
-                            capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "harlit.report", str(tmp_path / "empty")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        env=env,
+    )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("harlit: error:")]
     assert len(errors) == 1 and "no finished runs" in errors[0] and "Traceback" not in result.stderr

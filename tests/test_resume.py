@@ -21,16 +21,28 @@ from tests.conftest import REPO_ROOT, TINY, subprocess_env
 
 HELPERS = REPO_ROOT / "tests" / "helpers"
 # 12 training samples in batches of 4: 3 steps per epoch; augmentation and dropout draw random numbers.
-IMU_RUN = ["+experiment=synthetic_stage1_imu", *TINY, "data.batch_size=4", "trainer.max_epochs=3",
-           "trainer=cpu", "trainer.deterministic=true"]
+IMU_RUN = [
+    "+experiment=synthetic_stage1_imu",
+    *TINY,
+    "data.batch_size=4",
+    "trainer.max_epochs=3",
+    "trainer=cpu",
+    "trainer.deterministic=true",
+]
 FINAL_METRICS = ("test/top1", "test/top5", "test/f1_macro", "test/loss")
 
 
 def run_cli(args: list[str], root: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     env = subprocess_env(root)
     env["PYTHONPATH"] = os.pathsep.join([str(HELPERS), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "harlit.run", *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "harlit.run", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path: Path, monkeypatch) -> None:
@@ -92,8 +104,15 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path: Pa
 
     run_dir = tmp_path / "interrupted"
     # Killed after step 5 of 9: in epoch 1, two of its three batches done; the newest checkpoint is epoch 0's.
-    killed = run_cli([*IMU_RUN, f"hydra.run.dir={run_dir}", "+callbacks.kill._target_=harlit_testkit.KillAtStep",
-                      "+callbacks.kill.step=5"], tmp_path)
+    killed = run_cli(
+        [
+            *IMU_RUN,
+            f"hydra.run.dir={run_dir}",
+            "+callbacks.kill._target_=harlit_testkit.KillAtStep",
+            "+callbacks.kill.step=5",
+        ],
+        tmp_path,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert not (run_dir / "metrics.json").exists()
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 0
@@ -105,7 +124,9 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path: Pa
     got = json.loads((run_dir / "metrics.json").read_text())
     for key in FINAL_METRICS:
         assert got[key] == expected[key], key
-    ref_state = torch.load(tmp_path / "reference" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    ref_state = torch.load(tmp_path / "reference" / "checkpoints" / "last.ckpt", weights_only=False)[
+        "state_dict"
+    ]
     got_state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     assert all(torch.equal(ref_state[k], got_state[k]) for k in ref_state)  # the very same weights
 
@@ -113,8 +134,16 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path: Pa
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_that_resume_continues(tmp_path: Path) -> None:
     run_dir = tmp_path / "preempted"
-    stopped = run_cli([*IMU_RUN, f"hydra.run.dir={run_dir}", "+callbacks.kill._target_=harlit_testkit.KillAtStep",
-                       "+callbacks.kill.step=5", "+callbacks.kill.signal_name=SIGTERM"], tmp_path)
+    stopped = run_cli(
+        [
+            *IMU_RUN,
+            f"hydra.run.dir={run_dir}",
+            "+callbacks.kill._target_=harlit_testkit.KillAtStep",
+            "+callbacks.kill.step=5",
+            "+callbacks.kill.signal_name=SIGTERM",
+        ],
+        tmp_path,
+    )
     assert stopped.returncode == 143 and not (run_dir / "metrics.json").exists()  # 128 + SIGTERM
     preempted = run_dir / "checkpoints" / "preempted.ckpt"
     assert torch.load(preempted, weights_only=True)["global_step"] == 5  # saved mid-epoch, at the signal

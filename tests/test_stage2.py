@@ -14,8 +14,18 @@ from harlit.errors import HarlitError
 from harlit.models.classifier import HARClassifier
 from harlit.train import train
 
-FROZEN = ["Conv3d_1a", "Conv3d_2b", "Conv3d_2c", "Mixed_3b", "Mixed_3c", "Mixed_4b", "Mixed_4d", "Mixed_4e",
-          "Mixed_4f", "Mixed_5b"]
+FROZEN = [
+    "Conv3d_1a",
+    "Conv3d_2b",
+    "Conv3d_2c",
+    "Mixed_3b",
+    "Mixed_3c",
+    "Mixed_4b",
+    "Mixed_4d",
+    "Mixed_4e",
+    "Mixed_4f",
+    "Mixed_5b",
+]
 
 
 def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -39,8 +49,14 @@ def test_stage2_step_trains_only_the_named_blocks(make_cfg) -> None:
         "imu": snapshot(imu),
         "head": snapshot(model.head),
     }
-    trainer = pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_steps=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
 
     for name, before in frozen_before.items():
@@ -83,10 +99,13 @@ def test_stage2_trains_missing_stage1_then_reuses_and_loads_exactly(make_cfg, tm
     cfg = make_cfg(["+experiment=synthetic_stage2"])
     dm = instantiate(cfg.data, modalities=["imu", "video"])
     lightning_ckpt = tmp_path / "first" / "stage1_imu" / "checkpoints" / "last.ckpt"
-    model = instantiate(cfg.model, num_classes=dm.num_classes, imu_ckpt=str(lightning_ckpt),
-                        video_ckpt=first["video_ckpt"])
+    model = instantiate(
+        cfg.model, num_classes=dm.num_classes, imu_ckpt=str(lightning_ckpt), video_ckpt=first["video_ckpt"]
+    )
     stage1_imu = torch.load(lightning_ckpt, map_location="cpu", weights_only=False)["state_dict"]
-    stage1_video = torch.load(first["video_ckpt"], map_location="cpu", weights_only=True)["encoder_state_dict"]
+    stage1_video = torch.load(first["video_ckpt"], map_location="cpu", weights_only=True)[
+        "encoder_state_dict"
+    ]
     for key, value in model.encoders["imu"].state_dict().items():
         assert torch.equal(value, stage1_imu[f"encoders.imu.{key}"])
     for key, value in model.encoders["video"].state_dict().items():
@@ -107,7 +126,9 @@ def test_stage1_key_separates_settings(make_cfg, tmp_path) -> None:
     train(make_cfg(["+experiment=synthetic_stage1_imu", "data.train_ratio=0.5"], run="b"))
     train(make_cfg(["+experiment=synthetic_stage1_imu", "model.imu.channels=[8,8,8]"], run="c"))
     train(make_cfg(["+experiment=synthetic_stage1_imu", "seed=1"], run="d"))
-    train(make_cfg(["+experiment=synthetic_stage1_imu", "data.batch_size=4"], run="e"))  # loader-only: same key
+    train(
+        make_cfg(["+experiment=synthetic_stage1_imu", "data.batch_size=4"], run="e")
+    )  # loader-only: same key
     assert len(registry_files(tmp_path / "checkpoints")) == 4
 
 

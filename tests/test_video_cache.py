@@ -23,7 +23,10 @@ SETTINGS = ClipSettings(num_frames=8, frame_size=32)
 
 
 def videos(folder: Path, count: int, frames: int = 10) -> list[ClipRequest]:
-    return [ClipRequest(f"clip{i}", write_video(folder / f"clip{i}.avi", frames, 64, 48, seed=i)) for i in range(count)]
+    return [
+        ClipRequest(f"clip{i}", write_video(folder / f"clip{i}.avi", frames, 64, 48, seed=i))
+        for i in range(count)
+    ]
 
 
 def test_decode_clip_shapes_and_resize_modes(tmp_path: Path) -> None:
@@ -97,8 +100,12 @@ def test_two_concurrent_preparers(tmp_path: Path) -> None:
     requests = videos(tmp_path / "videos", 6)
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    procs = [context.Process(target=_prepare_in_process, args=(str(tmp_path / "videos"), str(tmp_path / "cache"), results))
-             for _ in range(2)]
+    procs = [
+        context.Process(
+            target=_prepare_in_process, args=(str(tmp_path / "videos"), str(tmp_path / "cache"), results)
+        )
+        for _ in range(2)
+    ]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -115,8 +122,14 @@ def test_two_concurrent_preparers(tmp_path: Path) -> None:
 def test_non_zero_ranks_wait_for_the_building_rank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "utd"
     make_utd_tree(root, actions=[1], subjects=[1, 2], trials=[1])
-    kwargs = {"root": str(root), "modalities": ["video"], "num_frames": 8, "frame_size": 32,
-              "cache_dir": str(tmp_path / "cache"), "prepare_workers": 1}
+    kwargs = {
+        "root": str(root),
+        "modalities": ["video"],
+        "num_frames": 8,
+        "frame_size": 32,
+        "cache_dir": str(tmp_path / "cache"),
+        "prepare_workers": 1,
+    }
     monkeypatch.setenv("RANK", "1")
     waiting = UTDMHADDataModule(**kwargs)
     done = threading.Event()
@@ -134,18 +147,29 @@ def test_non_zero_ranks_wait_for_the_building_rank(tmp_path: Path, monkeypatch: 
         cache.wait([ClipRequest("x", root / "missing.avi")], timeout_s=0.0, poll_s=0.01)
 
 
-def test_prepare_command_fills_the_cache_training_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_prepare_command_fills_the_cache_training_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "utd"
     make_utd_tree(root, actions=[1, 2], subjects=[1], trials=[1])
-    cfg = compose_config(["data=utd_mhad", f"data.root={root}", f"paths.root_dir={tmp_path}",
-                          f"paths.output_dir={tmp_path / 'run'}", "data.num_frames=8", "data.frame_size=32",
-                          "data.prepare_workers=2"])
+    cfg = compose_config(
+        [
+            "data=utd_mhad",
+            f"data.root={root}",
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'run'}",
+            "data.num_frames=8",
+            "data.frame_size=32",
+            "data.prepare_workers=2",
+        ]
+    )
     summary = prepare(cfg)
     assert summary["clips"] == 2 and summary["failed"] == 0
     assert "2 clips ready, 0 failed" in capsys.readouterr().out
     assert Path(summary["cache"]).parent == tmp_path / "cache" / "video"
-    dm = UTDMHADDataModule(root=str(root), modalities=["video"], num_frames=8, frame_size=32,
-                           cache_dir=str(tmp_path / "cache"))
+    dm = UTDMHADDataModule(
+        root=str(root), modalities=["video"], num_frames=8, frame_size=32, cache_dir=str(tmp_path / "cache")
+    )
     assert dm.video_cache().folder == Path(summary["cache"])
     _, requests, failures = dm.prepare_videos(progress=False)
     assert failures == {} and dm.video_cache().read_marker(requests) == {}

@@ -11,8 +11,14 @@ from pathlib import Path
 from harlit.train import train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TINY_RUN = ["data.num_subjects=2", "data.repetitions=1", "data.imu_length=64", "data.batch_size=12",
-            "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]
+TINY_RUN = [
+    "data.num_subjects=2",
+    "data.repetitions=1",
+    "data.imu_length=64",
+    "data.batch_size=12",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+]
 
 
 def offline_runs(root: Path) -> list[Path]:
@@ -36,13 +42,24 @@ def wandb_records(path: Path) -> bytes:
 
 
 def test_offline_run_writes_its_files(make_cfg, tmp_path: Path) -> None:
-    metrics = train(make_cfg(["+experiment=synthetic_stage1_imu", "logger=wandb", "data.num_hidden=2"], run="wb"))
+    metrics = train(
+        make_cfg(["+experiment=synthetic_stage1_imu", "logger=wandb", "data.num_hidden=2"], run="wb")
+    )
     runs = offline_runs(tmp_path / "wb" / "wandb")
     assert len(runs) == 1, runs
     log_file = next(runs[0].glob("run-*.wandb"))
     # Group, tags, config and the test details are in the run's transaction log.
-    expected = (b"synthetic_stage1_imu", b"dataset:synthetic", b"stage:1", b"ratio:1", b"hidden:both:2",
-                b"imu_length", b"test/top1", b"test/confusion_matrix", b"test/f1_per_class")
+    expected = (
+        b"synthetic_stage1_imu",
+        b"dataset:synthetic",
+        b"stage:1",
+        b"ratio:1",
+        b"hidden:both:2",
+        b"imu_length",
+        b"test/top1",
+        b"test/confusion_matrix",
+        b"test/f1_per_class",
+    )
     # W&B's service process writes the log; give a loaded machine a few seconds to flush it.
     deadline = time.monotonic() + 30
     while True:
@@ -62,11 +79,25 @@ def test_csv_logger_needs_no_wandb(make_cfg, tmp_path: Path) -> None:
 
 
 def test_two_multirun_jobs_become_two_wandb_runs(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HARLIT_ROOT": str(tmp_path), "WANDB_MODE": "offline",
-           "WANDB_SILENT": "true"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "HARLIT_ROOT": str(tmp_path),
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+    }
     sweep_dir = tmp_path / "sweep"
-    command = [sys.executable, "-m", "harlit.run", "-m", "+experiment=synthetic_stage1_imu", "logger=wandb",
-               "seed=0,1", *TINY_RUN, f"hydra.sweep.dir={sweep_dir}"]
+    command = [
+        sys.executable,
+        "-m",
+        "harlit.run",
+        "-m",
+        "+experiment=synthetic_stage1_imu",
+        "logger=wandb",
+        "seed=0,1",
+        *TINY_RUN,
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = offline_runs(sweep_dir)

@@ -23,7 +23,9 @@ HIDDEN = ["wave_window", "circle_table", "shake_door"]
 SMALL = ["data.num_subjects=4", "data.repetitions=2"]
 
 
-def datamodule(make_cfg: Callable[..., DictConfig], overrides: list[str], modalities: tuple[str, ...]) -> HARDataModule:
+def datamodule(
+    make_cfg: Callable[..., DictConfig], overrides: list[str], modalities: tuple[str, ...]
+) -> HARDataModule:
     cfg = make_cfg([*SMALL, *overrides])
     dm = instantiate(cfg.data, modalities=list(modalities))
     dm.setup("fit")
@@ -45,7 +47,9 @@ def full_batch(dataset) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("modality, hidden_from", [("imu", "imu"), ("imu", "both"), ("video", "video")])
 def test_stage1_training_data_has_no_hidden_class(make_cfg, modality: str, hidden_from: str) -> None:
     hidden = f"data.hidden_classes=[{','.join(HIDDEN)}]"
-    dm = datamodule(make_cfg, [hidden, f"data.hidden_from={hidden_from}", "data.val_subjects=[1]"], (modality,))
+    dm = datamodule(
+        make_cfg, [hidden, f"data.hidden_from={hidden_from}", "data.val_subjects=[1]"], (modality,)
+    )
     complete = datamodule(make_cfg, ["data.val_subjects=[1]"], (modality,))
     for split in ("train_set", "val_set"):
         labels = labels_of(getattr(dm, split))
@@ -75,7 +79,9 @@ def test_test_set_is_complete(make_cfg, hidden_from: str) -> None:
 
 
 def test_hidden_from_both_removes_the_classes_from_stage2_training(make_cfg) -> None:
-    dm = datamodule(make_cfg, [f"data.hidden_classes=[{','.join(HIDDEN)}]", "data.hidden_from=both"], ("imu", "video"))
+    dm = datamodule(
+        make_cfg, [f"data.hidden_classes=[{','.join(HIDDEN)}]", "data.hidden_from=both"], ("imu", "video")
+    )
     assert not np.isin(labels_of(dm.train_set), hidden_ids(dm)).any()
     assert "imu_present" not in full_batch(dm.train_set)
 
@@ -85,8 +91,14 @@ def test_hidden_from_both_removes_the_classes_from_stage2_training(make_cfg) -> 
 def test_stage2_features_carry_the_missing_value_exactly_for_hidden_samples(
     make_cfg, missing_value: str, hidden_from: str, other: str
 ) -> None:
-    cfg = make_cfg([*SMALL, f"data.hidden_classes=[{','.join(HIDDEN)}]", f"data.hidden_from={hidden_from}",
-                    f"model.missing_value={missing_value}"])
+    cfg = make_cfg(
+        [
+            *SMALL,
+            f"data.hidden_classes=[{','.join(HIDDEN)}]",
+            f"data.hidden_from={hidden_from}",
+            f"model.missing_value={missing_value}",
+        ]
+    )
     dm = instantiate(cfg.data, modalities=["imu", "video"])
     dm.setup("fit")
     model: HARClassifier = instantiate(cfg.model, num_classes=dm.num_classes, imu_ckpt=None, video_ckpt=None)
@@ -109,7 +121,9 @@ def test_stage2_features_carry_the_missing_value_exactly_for_hidden_samples(
     features = received[0]
     offsets = {"imu": 0, "video": dims["imu"]}  # concatenation order of the encoders
     part = {m: features[:, offsets[m] : offsets[m] + dims[m]] for m in dims}
-    expected_missing = torch.zeros(dims[hidden_from]) if missing_value == "zeros" else model.missing[hidden_from].detach()
+    expected_missing = (
+        torch.zeros(dims[hidden_from]) if missing_value == "zeros" else model.missing[hidden_from].detach()
+    )
     assert torch.equal(part[hidden_from][is_hidden], expected_missing.expand(int(is_hidden.sum()), -1))
     torch.testing.assert_close(part[hidden_from][~is_hidden], encoded[hidden_from][~is_hidden])
     assert not torch.equal(part[hidden_from][~is_hidden][0], expected_missing)
@@ -141,8 +155,11 @@ def test_num_hidden_is_deterministic_in_seed(make_cfg) -> None:
 
 def test_zero_shot_run_end_to_end_records_the_hidden_classes(make_cfg, tmp_path: Path) -> None:
     """IMU*+RGB: stage 1 IMU trains without H, stage 1 video with all classes, stage 2 reports H and seen accuracy."""
-    metrics = train(make_cfg(["+experiment=synthetic_stage2", "data.num_hidden=2", "data.hidden_from=imu", "seed=3"],
-                             run="zs"))
+    metrics = train(
+        make_cfg(
+            ["+experiment=synthetic_stage2", "data.num_hidden=2", "data.hidden_from=imu", "seed=3"], run="zs"
+        )
+    )
     cfg = make_cfg(["data.num_hidden=2", "seed=3"])
     expected = instantiate(cfg.data, modalities=["imu"]).hidden_class_names
     written = json.loads((tmp_path / "zs" / "metrics.json").read_text())
@@ -163,10 +180,16 @@ def test_zero_shot_run_end_to_end_records_the_hidden_classes(make_cfg, tmp_path:
         (["data.hidden_classes=[jump]"], ("imu",), r"hidden class 'jump' is not a synthetic class"),
         (["data.num_hidden=12"], ("imu",), r"data.num_hidden=12 must be between 1 and 11"),
         (["data.num_hidden=20"], ("imu", "video"), r"data.num_hidden=20 must be between 1 and 11"),
-        (["data.hidden_classes=[wave_window]", "data.hidden_from=video"], ("imu",),
-         r"hides classes from a modality this imu-only run does not use"),
-        (["data.num_hidden=1", "data.hidden_from=imu"], ("video",),
-         r"hides classes from a modality this video-only run does not use"),
+        (
+            ["data.hidden_classes=[wave_window]", "data.hidden_from=video"],
+            ("imu",),
+            r"hides classes from a modality this imu-only run does not use",
+        ),
+        (
+            ["data.num_hidden=1", "data.hidden_from=imu"],
+            ("video",),
+            r"hides classes from a modality this video-only run does not use",
+        ),
     ],
 )
 def test_bad_hidden_settings_are_one_sentence_errors(make_cfg, overrides, modalities, message) -> None:

@@ -157,13 +157,17 @@ class HARDataModule(pl.LightningDataModule):
         self.augment = dict(augment or {})
         self.imu_channels = imu_channels
         if on_bad_sample not in ON_BAD_SAMPLE:
-            raise HarlitError(f"data.on_bad_sample must be one of {list(ON_BAD_SAMPLE)}, not {on_bad_sample!r}.")
+            raise HarlitError(
+                f"data.on_bad_sample must be one of {list(ON_BAD_SAMPLE)}, not {on_bad_sample!r}."
+            )
         self.on_bad_sample = on_bad_sample
         self.report_dir = Path(report_dir).expanduser() if report_dir else None
         self.bad_samples: list[BadSample] = []
         self._hidden_request = list(hidden_classes or [])
         if not 0.0 < self.train_ratio <= 1.0:
-            raise HarlitError(f"data.train_ratio must be in (0, 1], got {train_ratio}; use e.g. 0.25, 0.5, 0.75 or 1.0.")
+            raise HarlitError(
+                f"data.train_ratio must be in (0, 1], got {train_ratio}; use e.g. 0.25, 0.5, 0.75 or 1.0."
+            )
         if hidden_from not in HIDDEN_FROM:
             raise HarlitError(f"data.hidden_from must be one of {list(HIDDEN_FROM)}, not {hidden_from!r}.")
         unknown = [m for m in self.modalities if m not in ("imu", "video")]
@@ -211,14 +215,18 @@ class HARDataModule(pl.LightningDataModule):
             if isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
                 index = int(item)
                 if not 0 <= index < len(names):
-                    raise HarlitError(f"hidden class index {index} is out of range for {self.name} (0..{len(names) - 1}).")
+                    raise HarlitError(
+                        f"hidden class index {index} is out of range for {self.name} (0..{len(names) - 1})."
+                    )
             elif item in names:
                 index = names.index(item)
             else:
                 raise HarlitError(f"hidden class {item!r} is not a {self.name} class; choose from {names}.")
             hidden.append(index)
         if len(set(hidden)) >= len(names):
-            raise HarlitError(f"data.hidden_classes hides all {len(names)} classes; leave at least one visible.")
+            raise HarlitError(
+                f"data.hidden_classes hides all {len(names)} classes; leave at least one visible."
+            )
         return sorted(set(hidden))
 
     @property
@@ -232,7 +240,11 @@ class HARDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.table is not None:
             return
-        if self.hidden_classes and len(self.modalities) == 1 and self.hidden_from not in (self.modalities[0], "both"):
+        if (
+            self.hidden_classes
+            and len(self.modalities) == 1
+            and self.hidden_from not in (self.modalities[0], "both")
+        ):
             raise HarlitError(
                 f"data.hidden_from={self.hidden_from} hides classes from a modality this {self.modalities[0]}-only "
                 f"run does not use; set data.hidden_from={self.modalities[0]} or drop data.hidden_classes."
@@ -242,7 +254,9 @@ class HARDataModule(pl.LightningDataModule):
         is_val = np.isin(table.subjects[train_idx], self.val_subjects)
         val_idx, train_idx = train_idx[is_val], train_idx[~is_val]
         if len(train_idx) == 0:
-            raise HarlitError(f"the {self.name} training split is empty; check data.val_subjects and the protocol.")
+            raise HarlitError(
+                f"the {self.name} training split is empty; check data.val_subjects and the protocol."
+            )
         full = len(train_idx)
         train_idx = stratified_subset(train_idx, table.labels, self.train_ratio, self.seed)
         self.dropped["train_ratio"] = full - len(train_idx)
@@ -254,15 +268,27 @@ class HARDataModule(pl.LightningDataModule):
             self.imu_stats = self._imu_statistics(table.imu[torch.as_tensor(imu_rows)])
         self.table = table
         self.train_set = TableDataset(table, train_idx, self.modalities, self.imu_stats, train_absent)
-        self.val_set = TableDataset(table, val_idx, self.modalities, self.imu_stats, val_absent) if len(val_idx) else None
+        self.val_set = (
+            TableDataset(table, val_idx, self.modalities, self.imu_stats, val_absent)
+            if len(val_idx)
+            else None
+        )
         self.test_set = TableDataset(table, test_idx, self.modalities, self.imu_stats)
         log.info(
             "%s: %d train, %d val, %d test samples (train_ratio=%s dropped %d; hidden %s from %s)",
-            self.name, len(train_idx), len(val_idx), len(test_idx), self.train_ratio,
-            self.dropped["train_ratio"], self.hidden_class_names or "none", self.hidden_from,
+            self.name,
+            len(train_idx),
+            len(val_idx),
+            len(test_idx),
+            self.train_ratio,
+            self.dropped["train_ratio"],
+            self.hidden_class_names or "none",
+            self.hidden_from,
         )
 
-    def _apply_hidden(self, table: SampleTable, indices: np.ndarray, split: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _apply_hidden(
+        self, table: SampleTable, indices: np.ndarray, split: str
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Stage 1 drops hidden samples; stage 2 keeps them but marks the hidden modality absent."""
         if not self.hidden_classes or len(indices) == 0:
             return indices, {}
@@ -330,7 +356,9 @@ class HARDataModule(pl.LightningDataModule):
         return self._loader(self.train_set, shuffle=True, batch_size=self.batch_size)
 
     def val_dataloader(self) -> DataLoader | list:
-        return self._loader(self.val_set, shuffle=False, batch_size=self.eval_batch_size) if self.val_set else []
+        return (
+            self._loader(self.val_set, shuffle=False, batch_size=self.eval_batch_size) if self.val_set else []
+        )
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False, batch_size=self.eval_batch_size)
@@ -339,13 +367,19 @@ class HARDataModule(pl.LightningDataModule):
         # Augment on the device the batch lives on (the GPU in production), training batches only.
         if self.trainer is None or not self.trainer.training:
             return batch
-        if "video" in batch and (self.augment.get("video_flip") or self.augment.get("video_crop_scale", 1.0) < 1.0):
+        if "video" in batch and (
+            self.augment.get("video_flip") or self.augment.get("video_crop_scale", 1.0) < 1.0
+        ):
             batch["video"] = augment_video(
-                batch["video"], bool(self.augment.get("video_flip")), float(self.augment.get("video_crop_scale", 1.0))
+                batch["video"],
+                bool(self.augment.get("video_flip")),
+                float(self.augment.get("video_crop_scale", 1.0)),
             )
         if "imu" in batch and (self.augment.get("imu_jitter", 0) or self.augment.get("imu_scale", 0)):
             batch["imu"] = augment_imu(
-                batch["imu"], float(self.augment.get("imu_jitter", 0)), float(self.augment.get("imu_scale", 0))
+                batch["imu"],
+                float(self.augment.get("imu_jitter", 0)),
+                float(self.augment.get("imu_scale", 0)),
             )
         return batch
 

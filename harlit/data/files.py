@@ -145,12 +145,17 @@ class FileDataModule(HARDataModule):
         video_source, video_failures = None, {}
         if "video" in self.modalities:
             video_source, video_failures = self._videos(samples)
-            bad += [BadSample(s.sample_id, str(s.video), video_failures[s.sample_id])
-                    for s in samples if s.sample_id in video_failures]
+            bad += [
+                BadSample(s.sample_id, str(s.video), video_failures[s.sample_id])
+                for s in samples
+                if s.sample_id in video_failures
+            ]
         skipped = self.handle_bad_samples(bad)
         kept = [i for i, s in enumerate(samples) if s.sample_id not in skipped]
         if not kept:
-            raise HarlitError(f"every {self.name} sample under {self.root} is bad (listed in the log); fix the files.")
+            raise HarlitError(
+                f"every {self.name} sample under {self.root} is bad (listed in the log); fix the files."
+            )
         rows = [samples[i] for i in kept]
         imu = None
         if "imu" in self.modalities:
@@ -158,7 +163,11 @@ class FileDataModule(HARDataModule):
         video = None
         if video_source is not None:
             paths = [video_source.paths[i] for i in kept]
-            video = CachedClips(paths) if isinstance(video_source, CachedClips) else DecodingClips(paths, self.clip_settings)
+            video = (
+                CachedClips(paths)
+                if isinstance(video_source, CachedClips)
+                else DecodingClips(paths, self.clip_settings)
+            )
         group_names = sorted({g for s in rows for g in s.groups})
         return SampleTable(
             labels=np.asarray([s.label for s in rows], dtype=np.int64),
@@ -180,12 +189,16 @@ class FileDataModule(HARDataModule):
         return resample_sequence(values, int(self.imu_length)).T.astype(np.float32)
 
     def _videos(self, samples: Sequence[SampleFiles]) -> tuple[CachedClips | DecodingClips, dict[str, str]]:
-        requests = [ClipRequest(s.sample_id, s.video) for s in samples]  # discover() pairs every sample with a video
+        requests = [
+            ClipRequest(s.sample_id, s.video) for s in samples
+        ]  # discover() pairs every sample with a video
         if not self.use_video_cache:
             return DecodingClips([r.path for r in requests], self.clip_settings), {}
         cache = self.video_cache()
         # One rank decodes; the others wait for its completion marker instead of decoding the same files.
-        failures = cache.ensure(requests, self.prepare_workers) if global_rank() == 0 else cache.wait(requests)
+        failures = (
+            cache.ensure(requests, self.prepare_workers) if global_rank() == 0 else cache.wait(requests)
+        )
         return cache.source(requests), failures
 
     def describe(self) -> dict[str, Any]:

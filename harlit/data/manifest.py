@@ -87,7 +87,9 @@ class ManifestDataModule(FileDataModule):
             raise HarlitError("data=manifest needs data.manifest; set data.manifest=path/to/manifest.csv.")
         self.manifest = Path(manifest).expanduser()
         if not self.manifest.is_file():
-            raise HarlitError(f"data.manifest {self.manifest} does not exist; set data.manifest to your manifest CSV.")
+            raise HarlitError(
+                f"data.manifest {self.manifest} does not exist; set data.manifest to your manifest CSV."
+            )
         self.rows = self._read_manifest()
         labels = sorted({r["label"] for r in self.rows if r["label"]})
         self._class_names = list(class_names) if class_names else labels
@@ -115,7 +117,9 @@ class ManifestDataModule(FileDataModule):
             raise HarlitError(f"{self.manifest} lists no samples; add one row per recording.")
         for number, row in enumerate(rows, start=2):
             if not row["subject"].lstrip("-").isdigit():
-                raise HarlitError(f"{self.manifest} line {number}: subject {row['subject']!r} is not an integer; use integer ids.")
+                raise HarlitError(
+                    f"{self.manifest} line {number}: subject {row['subject']!r} is not an integer; use integer ids."
+                )
             if "split" in row and row["split"].lower() not in SPLITS:
                 raise HarlitError(
                     f"{self.manifest} line {number}: split {row['split']!r} is not train or test; hold validation "
@@ -152,8 +156,16 @@ class ManifestDataModule(FileDataModule):
                 bad.append(BadSample(sample_id, *problem))
                 continue
             groups = {"split": SPLITS.index(row["split"].lower())} if self.has_split else {}
-            samples.append(SampleFiles(sample_id, self._class_names.index(row["label"]), int(row["subject"]),
-                                       video=files.get("video"), imu=files.get("imu"), groups=groups))
+            samples.append(
+                SampleFiles(
+                    sample_id,
+                    self._class_names.index(row["label"]),
+                    int(row["subject"]),
+                    video=files.get("video"),
+                    imu=files.get("imu"),
+                    groups=groups,
+                )
+            )
         return samples, bad
 
     def load_imu(self, sample: SampleFiles) -> np.ndarray:

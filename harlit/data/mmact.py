@@ -40,11 +40,41 @@ from harlit.errors import HarlitError
 log = logging.getLogger(__name__)
 
 CLASS_NAMES_35 = [
-    "standing", "crouching", "walking", "running", "checking_time", "waving_hand", "using_phone",
-    "talking_on_phone", "kicking", "pointing", "throwing", "jumping", "exiting", "entering", "setting_down",
-    "talking", "opening", "closing", "carrying", "loitering", "transferring_object", "looking_around",
-    "pushing", "pulling", "picking_up", "fall", "carrying_light", "carrying_heavy", "sitting_down", "using_pc",
-    "drinking", "pocket_out", "pocket_in", "sitting", "standing_up",
+    "standing",
+    "crouching",
+    "walking",
+    "running",
+    "checking_time",
+    "waving_hand",
+    "using_phone",
+    "talking_on_phone",
+    "kicking",
+    "pointing",
+    "throwing",
+    "jumping",
+    "exiting",
+    "entering",
+    "setting_down",
+    "talking",
+    "opening",
+    "closing",
+    "carrying",
+    "loitering",
+    "transferring_object",
+    "looking_around",
+    "pushing",
+    "pulling",
+    "picking_up",
+    "fall",
+    "carrying_light",
+    "carrying_heavy",
+    "sitting_down",
+    "using_pc",
+    "drinking",
+    "pocket_out",
+    "pocket_in",
+    "sitting",
+    "standing_up",
 ]
 DESK_SCENE = 3
 DESK_VARIANTS = {"talking_on_phone": "talking_on_phone_desk", "using_phone": "using_phone_desk"}
@@ -87,7 +117,9 @@ def parse_timestamp(text: str) -> float:
     date, clock = text.strip().split("_", 1)
     day = _DAY_CACHE.get(date)
     if day is None:
-        day = _DAY_CACHE[date] = datetime.date(int(date[:4]), int(date[4:6]), int(date[6:8])).toordinal() - _EPOCH
+        day = _DAY_CACHE[date] = (
+            datetime.date(int(date[:4]), int(date[4:6]), int(date[6:8])).toordinal() - _EPOCH
+        )
     hours, minutes, seconds = clock.split(":")
     return day * 86400.0 + int(hours) * 3600.0 + int(minutes) * 60.0 + float(seconds)
 
@@ -110,7 +142,9 @@ def read_sensor_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str,
             times.append(parse_timestamp(fields[0]))
             values.append([float(v) for v in fields[1:4]])
         except (ValueError, IndexError):
-            raise BadFile(path, f"unreadable CSV: line {number} is not 'YYYYMMDD_HH:MM:SS.fff,x,y,z': {line[:50]!r}") from None
+            raise BadFile(
+                path, f"unreadable CSV: line {number} is not 'YYYYMMDD_HH:MM:SS.fff,x,y,z': {line[:50]!r}"
+            ) from None
         if len(values[-1]) != 3:
             raise BadFile(path, f"unreadable CSV: line {number} has {len(values[-1])} values, expected 3")
     t, v = np.asarray(times), np.asarray(values, dtype=np.float64)
@@ -127,7 +161,9 @@ def read_sensor_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str,
     return t, v, quirks
 
 
-def fuse_sensors(recordings: dict[str, tuple[np.ndarray, np.ndarray]], rate_hz: float, path: str) -> np.ndarray:
+def fuse_sensors(
+    recordings: dict[str, tuple[np.ndarray, np.ndarray]], rate_hz: float, path: str
+) -> np.ndarray:
     """Resample the four sensors onto one timeline at `rate_hz` over the interval all of them cover -> (T, 12)."""
     start = max(t[0] for t, _ in recordings.values())
     end = min(t[-1] for t, _ in recordings.values())
@@ -135,7 +171,9 @@ def fuse_sensors(recordings: dict[str, tuple[np.ndarray, np.ndarray]], rate_hz: 
         raise BadFile(path, "sensors do not overlap in time: their timestamps share no interval")
     count = max(2, int(np.floor((end - start) * rate_hz)) + 1)
     grid = start + np.arange(count) / rate_hz
-    columns = [np.interp(grid, t, v[:, c]) for sensor in SENSORS for t, v in [recordings[sensor]] for c in range(3)]
+    columns = [
+        np.interp(grid, t, v[:, c]) for sensor in SENSORS for t, v in [recordings[sensor]] for c in range(3)
+    ]
     return np.stack(columns, axis=1)
 
 
@@ -161,14 +199,19 @@ class MMActDataModule(FileDataModule):
         if protocol not in PROTOCOLS:
             raise HarlitError(f"data.protocol must be one of {list(PROTOCOLS)}, not {protocol!r}.")
         if int(classes) not in (35, 37):
-            raise HarlitError(f"data.classes must be 37 (desk variants split out) or 35 (file-name classes), not {classes}.")
+            raise HarlitError(
+                f"data.classes must be 37 (desk variants split out) or 35 (file-name classes), not {classes}."
+            )
         self.protocol = protocol
         self.classes = int(classes)
         self.sensor_rate = float(sensor_rate)
         self.train_subjects = [int(s) for s in train_subjects]
         self.test_subjects = [int(s) for s in test_subjects]
-        self.test_groups = {"cam": [int(c) for c in test_cams], "scene": [int(s) for s in test_scenes],
-                            "session": [int(s) for s in test_sessions]}
+        self.test_groups = {
+            "cam": [int(c) for c in test_cams],
+            "scene": [int(s) for s in test_scenes],
+            "session": [int(s) for s in test_sessions],
+        }
         super().__init__(root=root, **kwargs)
         self.sensor_quirks: Counter[str] = Counter()
         self._sensor_cache: dict[str, tuple[np.ndarray, np.ndarray, dict[str, int]]] = {}
@@ -194,7 +237,9 @@ class MMActDataModule(FileDataModule):
                 continue
             missing = [g for g in ("subject", "scene", "session") if g not in groups]
             if missing:
-                bad.append(BadSample(str(path), str(path), f"bad path: no {'/'.join(missing)} folder above it"))
+                bad.append(
+                    BadSample(str(path), str(path), f"bad path: no {'/'.join(missing)} folder above it")
+                )
                 continue
             key = (groups["subject"], groups["scene"], groups["session"], path.stem.lower())
             slot = sensors.setdefault(key, {})
@@ -209,7 +254,9 @@ class MMActDataModule(FileDataModule):
             groups = path_groups(path, self.root)
             missing = [g for g in ("subject", "cam", "scene", "session") if g not in groups]
             if missing:
-                bad.append(BadSample(str(path), str(path), f"bad path: no {'/'.join(missing)} folder above it"))
+                bad.append(
+                    BadSample(str(path), str(path), f"bad path: no {'/'.join(missing)} folder above it")
+                )
                 continue
             videos.append((groups, path))
         if "video" in self.modalities and not videos:
@@ -223,8 +270,10 @@ class MMActDataModule(FileDataModule):
             for groups, path in videos:
                 action = path.stem.lower()  # capitalised stems (Carrying_light) name the same class
                 key = (groups["subject"], groups["scene"], groups["session"], action)
-                sample_id = (f"subject{groups['subject']}_cam{groups['cam']}_scene{groups['scene']}"
-                             f"_session{groups['session']}_{action}")
+                sample_id = (
+                    f"subject{groups['subject']}_cam{groups['cam']}_scene{groups['scene']}"
+                    f"_session{groups['session']}_{action}"
+                )
                 used_sensor_keys.add(key)
                 sample = self._sample(sample_id, action, groups, sensors.get(key, {}), path, bad)
                 if sample is not None:
@@ -233,30 +282,58 @@ class MMActDataModule(FileDataModule):
             for key, slot in sorted(sensors.items()):
                 subject, scene, session, action = key
                 groups = {"subject": subject, "scene": scene, "session": session}
-                sample = self._sample(f"subject{subject}_scene{scene}_session{session}_{action}", action, groups,
-                                      slot, None, bad)
+                sample = self._sample(
+                    f"subject{subject}_scene{scene}_session{session}_{action}",
+                    action,
+                    groups,
+                    slot,
+                    None,
+                    bad,
+                )
                 if sample is not None:
                     samples.append(sample)
         if "video" in self.modalities and "imu" in self.modalities:
             for key in sorted(set(sensors) - used_sensor_keys):
                 subject, scene, session, action = key
-                bad.append(BadSample(f"subject{subject}_scene{scene}_session{session}_{action}",
-                                     str(next(iter(sensors[key].values()))), "missing modality: no video for these sensor CSVs"))
+                bad.append(
+                    BadSample(
+                        f"subject{subject}_scene{scene}_session{session}_{action}",
+                        str(next(iter(sensors[key].values()))),
+                        "missing modality: no video for these sensor CSVs",
+                    )
+                )
         return samples, bad
 
-    def _sample(self, sample_id: str, action: str, groups: dict[str, int], slot: dict[str, Path],
-                video: Path | None, bad: list[BadSample]) -> SampleFiles | None:
+    def _sample(
+        self,
+        sample_id: str,
+        action: str,
+        groups: dict[str, int],
+        slot: dict[str, Path],
+        video: Path | None,
+        bad: list[BadSample],
+    ) -> SampleFiles | None:
         where = str(video or next(iter(slot.values())))
         label = self.label_of(action, groups["scene"])
         if label is None:
-            bad.append(BadSample(sample_id, where, f"unknown action: {action!r} is not one of the {self.classes} MMAct classes"))
+            bad.append(
+                BadSample(
+                    sample_id,
+                    where,
+                    f"unknown action: {action!r} is not one of the {self.classes} MMAct classes",
+                )
+            )
             return None
         if "imu" in self.modalities:
             missing = [s for s in SENSORS if s not in slot]
             if missing:
-                bad.append(BadSample(sample_id, where, f"missing modality: no {', '.join(missing)} sensor CSV"))
+                bad.append(
+                    BadSample(sample_id, where, f"missing modality: no {', '.join(missing)} sensor CSV")
+                )
                 return None
-        return SampleFiles(sample_id, label, groups["subject"], video=video, imu=dict(slot), groups=dict(groups))
+        return SampleFiles(
+            sample_id, label, groups["subject"], video=video, imu=dict(slot), groups=dict(groups)
+        )
 
     def _sensor(self, path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
         key = str(path)
@@ -276,15 +353,22 @@ class MMActDataModule(FileDataModule):
         table = super().build_table()
         self._sensor_cache.clear()
         if self.sensor_quirks["unordered_rows"] or self.sensor_quirks["duplicate_rows"]:
-            log.info("mmact: sensor CSVs had %d out-of-order rows (sorted) and %d duplicate timestamps (first kept)",
-                     self.sensor_quirks["unordered_rows"], self.sensor_quirks["duplicate_rows"])
+            log.info(
+                "mmact: sensor CSVs had %d out-of-order rows (sorted) and %d duplicate timestamps (first kept)",
+                self.sensor_quirks["unordered_rows"],
+                self.sensor_quirks["duplicate_rows"],
+            )
         if self.sensor_quirks["duplicate_rows"]:
             self.dropped["sensor_duplicate_rows"] = self.sensor_quirks["duplicate_rows"]
         return table
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "protocol": self.protocol, "classes": self.classes,
-                "sensor_unordered_rows": self.sensor_quirks["unordered_rows"]}
+        return {
+            **super().describe(),
+            "protocol": self.protocol,
+            "classes": self.classes,
+            "sensor_unordered_rows": self.sensor_quirks["unordered_rows"],
+        }
 
     def split(self, table: SampleTable) -> tuple[np.ndarray, np.ndarray]:
         if self.protocol == "cross_subject":

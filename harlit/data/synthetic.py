@@ -96,7 +96,9 @@ def synth_imu(motion: int, style: dict[str, Any], rng: np.random.Generator) -> n
     return signal.astype(np.float32)
 
 
-def synth_clip(scene: int, style: dict[str, Any], rng: np.random.Generator, num_frames: int, size: int) -> np.ndarray:
+def synth_clip(
+    scene: int, style: dict[str, Any], rng: np.random.Generator, num_frames: int, size: int
+) -> np.ndarray:
     """`num_frames` frames (uint8, 3 x T x size x size) sampled evenly from a 2-4 s clip at 15 fps."""
     available = int(round(rng.uniform(2.0, 4.0) * VIDEO_RATE_HZ))
     frame_times = sample_frame_indices(available, num_frames) / VIDEO_RATE_HZ

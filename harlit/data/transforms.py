@@ -25,7 +25,9 @@ def sample_frame_indices(num_available: int, num_frames: int) -> np.ndarray:
     return np.minimum((centres * num_available).astype(np.int64), num_available - 1)
 
 
-def augment_video(clips: torch.Tensor, flip: bool, crop_scale: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def augment_video(
+    clips: torch.Tensor, flip: bool, crop_scale: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Random horizontal flip and random crop (resized back) on a (batch, 3, T, H, W) batch, on its device."""
     batch, _, _, height, width = clips.shape
     out = clips
@@ -34,11 +36,16 @@ def augment_video(clips: torch.Tensor, flip: bool, crop_scale: float, generator:
         tops = torch.randint(0, height - crop_h + 1, (batch,), generator=generator)
         lefts = torch.randint(0, width - crop_w + 1, (batch,), generator=generator)
         corners = zip(tops.tolist(), lefts.tolist(), strict=True)
-        crops = [out[i, :, :, top : top + crop_h, left : left + crop_w] for i, (top, left) in enumerate(corners)]
+        crops = [
+            out[i, :, :, top : top + crop_h, left : left + crop_w] for i, (top, left) in enumerate(corners)
+        ]
         stacked = torch.stack(crops).float()
         b, c, t, h, w = stacked.shape
         resized = torch.nn.functional.interpolate(
-            stacked.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w), size=(height, width), mode="bilinear", align_corners=False
+            stacked.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w),
+            size=(height, width),
+            mode="bilinear",
+            align_corners=False,
         )
         out = resized.reshape(b, t, c, height, width).permute(0, 2, 1, 3, 4)
         if clips.dtype == torch.uint8:

@@ -31,10 +31,33 @@ from harlit.errors import HarlitError
 log = logging.getLogger(__name__)
 
 CLASS_NAMES = [
-    "swipe_left", "swipe_right", "wave", "clap", "throw", "arm_cross", "basketball_shoot", "draw_x",
-    "draw_circle_CW", "draw_circle_CCW", "draw_triangle", "bowling", "boxing", "baseball_swing",
-    "tennis_swing", "arm_curl", "tennis_serve", "push", "knock", "catch", "pickup_throw", "jog", "walk",
-    "sit2stand", "stand2sit", "lunge", "squat",
+    "swipe_left",
+    "swipe_right",
+    "wave",
+    "clap",
+    "throw",
+    "arm_cross",
+    "basketball_shoot",
+    "draw_x",
+    "draw_circle_CW",
+    "draw_circle_CCW",
+    "draw_triangle",
+    "bowling",
+    "boxing",
+    "baseball_swing",
+    "tennis_swing",
+    "arm_curl",
+    "tennis_serve",
+    "push",
+    "knock",
+    "catch",
+    "pickup_throw",
+    "jog",
+    "walk",
+    "sit2stand",
+    "stand2sit",
+    "lunge",
+    "squat",
 ]
 NUM_SUBJECTS = 8
 NUM_TRIALS = 4
@@ -49,7 +72,12 @@ def parse_name(name: str) -> tuple[int, int, int, str] | None:
     match = FILE_PATTERN.match(name)
     if not match or (match.group(4).lower() == "inertial") != (match.group(5).lower() == "mat"):
         return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3)), MODALITY_OF_KIND[match.group(4).lower()]
+    return (
+        int(match.group(1)),
+        int(match.group(2)),
+        int(match.group(3)),
+        MODALITY_OF_KIND[match.group(4).lower()],
+    )
 
 
 def read_inertial(path: str | Path) -> np.ndarray:
@@ -110,8 +138,12 @@ class UTDMHADDataModule(FileDataModule):
                 continue
             action, subject, trial, modality = parsed
             sample_id = f"a{action}_s{subject}_t{trial}"
-            if not (1 <= action <= len(CLASS_NAMES) and 1 <= subject <= NUM_SUBJECTS and 1 <= trial <= NUM_TRIALS):
-                bad.append(BadSample(sample_id, str(path), "bad file name: action 1-27, subject 1-8, trial 1-4"))
+            if not (
+                1 <= action <= len(CLASS_NAMES) and 1 <= subject <= NUM_SUBJECTS and 1 <= trial <= NUM_TRIALS
+            ):
+                bad.append(
+                    BadSample(sample_id, str(path), "bad file name: action 1-27, subject 1-8, trial 1-4")
+                )
                 continue
             slot = files.setdefault((action, subject, trial), {})
             if modality in slot:
@@ -129,18 +161,34 @@ class UTDMHADDataModule(FileDataModule):
             if missing:
                 present = next(iter(slot.values()))
                 expected = FILE_OF_MODALITY[missing[0]].format(A=action, S=subject, T=trial)
-                bad.append(BadSample(sample_id, str(present), f"missing modality: no {missing[0]} file {expected}"))
+                bad.append(
+                    BadSample(sample_id, str(present), f"missing modality: no {missing[0]} file {expected}")
+                )
                 continue
-            samples.append(SampleFiles(sample_id, action - 1, subject, video=slot.get("video"), imu=slot.get("imu")))
+            samples.append(
+                SampleFiles(sample_id, action - 1, subject, video=slot.get("video"), imu=slot.get("imu"))
+            )
 
         found = {s.sample_id for s in samples} | {b.sample_id for b in bad}
-        full = [f"a{a}_s{s}_t{t}" for a in range(1, len(CLASS_NAMES) + 1) for s in range(1, NUM_SUBJECTS + 1)
-                for t in range(1, NUM_TRIALS + 1)]
+        full = [
+            f"a{a}_s{s}_t{t}"
+            for a in range(1, len(CLASS_NAMES) + 1)
+            for s in range(1, NUM_SUBJECTS + 1)
+            for t in range(1, NUM_TRIALS + 1)
+        ]
         self.absent_ids = [i for i in ABSENT_FROM_DATASET if i not in found]
         self.not_found = [i for i in full if i not in found and i not in ABSENT_FROM_DATASET]
-        log.info("utd_mhad: %d samples; absent from the dataset itself: %s", len(samples), ", ".join(self.absent_ids) or "none")
+        log.info(
+            "utd_mhad: %d samples; absent from the dataset itself: %s",
+            len(samples),
+            ", ".join(self.absent_ids) or "none",
+        )
         if self.not_found:
-            log.warning("utd_mhad: %d of the dataset's 861 ids are not under %s (a partial copy?)", len(self.not_found), self.root)
+            log.warning(
+                "utd_mhad: %d of the dataset's 861 ids are not under %s (a partial copy?)",
+                len(self.not_found),
+                self.root,
+            )
         return samples, bad
 
     def load_imu(self, sample: SampleFiles) -> np.ndarray:

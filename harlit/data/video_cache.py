@@ -212,7 +212,9 @@ class VideoCache:
             return None
         return dict(json.loads(marker.read_text())["failures"])
 
-    def ensure(self, requests: Sequence[ClipRequest], workers: int | None = None, progress: bool = True) -> dict[str, str]:
+    def ensure(
+        self, requests: Sequence[ClipRequest], workers: int | None = None, progress: bool = True
+    ) -> dict[str, str]:
         """Decode the clips not cached yet; return the videos that failed, with why. Safe to run concurrently."""
         with self.lock():
             done = self.read_marker(requests)
@@ -229,7 +231,9 @@ class VideoCache:
             atomic_write_text(self.marker_path(requests), json.dumps(record, indent=2, sort_keys=True))
             return failures
 
-    def wait(self, requests: Sequence[ClipRequest], timeout_s: float = 24 * 3600, poll_s: float = 2.0) -> dict[str, str]:
+    def wait(
+        self, requests: Sequence[ClipRequest], timeout_s: float = 24 * 3600, poll_s: float = 2.0
+    ) -> dict[str, str]:
         """For ranks that do not build: block until the building rank has completed this clip set."""
         deadline = time.monotonic() + timeout_s
         while (done := self.read_marker(requests)) is None:
@@ -246,7 +250,9 @@ class VideoCache:
         if not todo:
             return failures
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-        bar = tqdm(total=len(todo), desc=f"Decoding videos ({workers} workers)", unit="clip", disable=not progress)
+        bar = tqdm(
+            total=len(todo), desc=f"Decoding videos ({workers} workers)", unit="clip", disable=not progress
+        )
         jobs = [(str(r.path), str(self.clip_path(r)), self.settings) for r in todo]
         try:
             if workers == 1:
@@ -258,7 +264,9 @@ class VideoCache:
                 # fork: workers need only PyAV and numpy, and start instantly.
                 context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
                 with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                    futures = {pool.submit(_decode_to_file, *job): r for r, job in zip(todo, jobs, strict=True)}
+                    futures = {
+                        pool.submit(_decode_to_file, *job): r for r, job in zip(todo, jobs, strict=True)
+                    }
                     for future in as_completed(futures):
                         if (reason := future.result()) is not None:
                             failures[futures[future].clip_id] = reason

@@ -46,7 +46,9 @@ def read_encoder_state(path: str | Path, modality: str) -> dict[str, torch.Tenso
     """The state dict of the `modality` encoder stored in a registry file or a Lightning checkpoint."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise HarlitError(f"the {modality} checkpoint {path} does not exist; train stage 1 or fix model.{modality}_ckpt.")
+        raise HarlitError(
+            f"the {modality} checkpoint {path} does not exist; train stage 1 or fix model.{modality}_ckpt."
+        )
     try:
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -110,7 +112,9 @@ class HARClassifier(pl.LightningModule):
         given = {"imu": imu, "video": video}
         for m in self.modalities:
             if given[m] is None:
-                raise HarlitError(f"the {modality} model needs model.{m}; add an encoder config under model.{m}.")
+                raise HarlitError(
+                    f"the {modality} model needs model.{m}; add an encoder config under model.{m}."
+                )
         self.encoders = nn.ModuleDict({m: given[m] for m in self.modalities})
         in_dim = sum(enc.out_dim for enc in self.encoders.values())
         self.head = head(in_dim=in_dim, num_classes=num_classes)
@@ -176,7 +180,9 @@ class HARClassifier(pl.LightningModule):
         loss = F.cross_entropy(logits.float(), batch["label"])
         metrics.update(logits.detach().float(), batch["label"])
         if stage == "train":
-            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["label"]))
+            self.log(
+                "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["label"])
+            )
         else:
             # A sample-weighted mean synced across ranks: equal to the single-process loss under DDP.
             mean_loss = self.val_loss if stage == "val" else self.test_loss
@@ -217,4 +223,7 @@ class HARClassifier(pl.LightningModule):
         optimizer = self.optimizer_factory(params=params)
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)},
+        }

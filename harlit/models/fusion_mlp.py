@@ -10,7 +10,12 @@ class FusionMLP(nn.Module):
     """Two-layer MLP over the concatenation of the modality features."""
 
     def __init__(
-        self, in_dim: int, num_classes: int, hidden_dim: int = 512, dropout: float = 0.5, batch_norm: bool = True
+        self,
+        in_dim: int,
+        num_classes: int,
+        hidden_dim: int = 512,
+        dropout: float = 0.5,
+        batch_norm: bool = True,
     ) -> None:
         super().__init__()
         self.net = nn.Sequential(
@@ -23,4 +28,3 @@ class FusionMLP(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)
-

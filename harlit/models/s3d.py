@@ -69,7 +69,9 @@ def _load_pretrained(model: nn.Module, pretrained: str | None) -> None:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:
-            raise HarlitError(f"could not read the S3D state dict {path} ({type(err).__name__}); check the file.") from None
+            raise HarlitError(
+                f"could not read the S3D state dict {path} ({type(err).__name__}); check the file."
+            ) from None
         state = state.get("state_dict", state) if isinstance(state, dict) else state
     features = {k: v for k, v in state.items() if k.startswith("features.")}
     missing, unexpected = model.load_state_dict(features, strict=False)
@@ -149,7 +151,9 @@ class S3DEncoder(nn.Module):
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         if clips.dim() != 5 or clips.shape[1] != 3:
-            raise HarlitError(f"the S3D encoder expects clips (batch, 3, time, height, width), got {tuple(clips.shape)}.")
+            raise HarlitError(
+                f"the S3D encoder expects clips (batch, 3, time, height, width), got {tuple(clips.shape)}."
+            )
         x = self.normalize(clips)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
