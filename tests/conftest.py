@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -54,3 +56,28 @@ def subprocess_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"HARLIT_ROOT": str(tmp_path), "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"})
     return env
+
+
+HELPERS = REPO_ROOT / "tests" / "helpers"
+
+
+def run_harlit(
+    args: Sequence[str],
+    root: Path,
+    extra_env: dict[str, str] | None = None,
+    timeout: int = 600,
+    helpers: bool = False,
+) -> subprocess.CompletedProcess:
+    """`python -m harlit.run ARGS` as a user runs it; `helpers` puts tests/helpers on its PYTHONPATH."""
+    env = subprocess_env(root)
+    if helpers:
+        env["PYTHONPATH"] = os.pathsep.join([str(HELPERS), env.get("PYTHONPATH", "")])
+    env.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "harlit.run", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

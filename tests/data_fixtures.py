@@ -13,6 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # ../shared/data relative to the repo root, as in CI
 UTD_INERTIAL = SHARED_DATA / "utd_mhad" / "Inertial"
 MMACT_CLIP = SHARED_DATA / "mmact" / "sample_clip" / "carrying.mp4"
+# DataModule sizes that keep loader tests fast: short IMU, 8 frames of 32x32, one decoding process.
+TINY_LOADER = {"imu_length": 64, "num_frames": 8, "frame_size": 32, "prepare_workers": 1}
 
 
 def write_video(path: Path, num_frames: int, width: int, height: int, seed: int = 0, fps: int = 15) -> Path:

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, TINY, subprocess_env
+from tests.conftest import TINY, run_harlit
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "harlit.run", *args],
-        cwd=REPO_ROOT,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_harlit(args, tmp_path)
 
 
 def test_tiny_run_writes_metrics_json_and_config(tmp_path: Path) -> None:

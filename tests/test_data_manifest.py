@@ -11,7 +11,7 @@ from harlit.config import compose_config
 from harlit.data.manifest import ManifestDataModule, read_imu_file
 from harlit.errors import HarlitError
 from harlit.train import train
-from tests.data_fixtures import write_video
+from tests.data_fixtures import TINY_LOADER, write_video
 
 
 def make_manifest(root: Path, split_column: bool = True) -> Path:
@@ -42,14 +42,7 @@ def make_manifest(root: Path, split_column: bool = True) -> Path:
 
 
 def manifest_dm(manifest: Path, modalities=("imu", "video"), **kwargs) -> ManifestDataModule:
-    kwargs = {
-        "imu_channels": 6,
-        "imu_length": 64,
-        "num_frames": 8,
-        "frame_size": 32,
-        "prepare_workers": 1,
-        **kwargs,
-    }
+    kwargs = {"imu_channels": 6, **TINY_LOADER, **kwargs}
     return ManifestDataModule(
         manifest=str(manifest), modalities=modalities, cache_dir=str(manifest.parent / "cache"), **kwargs
     )

@@ -21,20 +21,13 @@ from harlit.data.mmact import (
 from harlit.data.video_cache import ClipSettings, decode_clip
 from harlit.errors import HarlitError
 from harlit.train import train
-from tests.data_fixtures import MMACT_CLIP, SENSOR_FOLDERS, make_mmact_tree, write_mmact_sample
+from tests.data_fixtures import MMACT_CLIP, SENSOR_FOLDERS, TINY_LOADER, make_mmact_tree, write_mmact_sample
 
 TINY = ["data.num_frames=8", "data.frame_size=32", "data.imu_length=64", "data.prepare_workers=1"]
 
 
 def mmact(root: Path, modalities: tuple[str, ...] = ("imu", "video"), **kwargs) -> MMActDataModule:
-    kwargs = {
-        "imu_channels": 12,
-        "imu_length": 64,
-        "num_frames": 8,
-        "frame_size": 32,
-        "prepare_workers": 1,
-        **kwargs,
-    }
+    kwargs = {"imu_channels": 12, **TINY_LOADER, **kwargs}
     return MMActDataModule(
         root=str(root), modalities=modalities, cache_dir=str(root.parent / "cache"), **kwargs
     )

@@ -21,7 +21,7 @@ from harlit.data.utd_mhad import (
 )
 from harlit.errors import HarlitError
 from harlit.train import train
-from tests.data_fixtures import UTD_INERTIAL, make_utd_tree, utd_signal, write_video
+from tests.data_fixtures import TINY_LOADER, UTD_INERTIAL, make_utd_tree, utd_signal, write_video
 
 needs_real_inertial = pytest.mark.skipif(
     not UTD_INERTIAL.is_dir(), reason=f"the real UTD-MHAD inertial files are not at {UTD_INERTIAL}"
@@ -30,14 +30,7 @@ TINY = ["data.num_frames=8", "data.frame_size=32", "data.imu_length=64", "data.p
 
 
 def utd(root: Path, modalities: tuple[str, ...] = ("imu",), **kwargs) -> UTDMHADDataModule:
-    kwargs = {
-        "imu_channels": 6,
-        "imu_length": 64,
-        "num_frames": 8,
-        "frame_size": 32,
-        "prepare_workers": 1,
-        **kwargs,
-    }
+    kwargs = {"imu_channels": 6, **TINY_LOADER, **kwargs}
     return UTDMHADDataModule(
         root=str(root), modalities=modalities, cache_dir=str(root.parent / "cache"), **kwargs
     )

@@ -17,7 +17,7 @@ from harlit import ddp
 from harlit.config import instantiate
 from harlit.errors import HarlitError
 from harlit.train import summarize_test
-from tests.conftest import REPO_ROOT, TINY, subprocess_env
+from tests.conftest import REPO_ROOT, TINY, run_harlit
 
 HELPERS = REPO_ROOT / "tests" / "helpers"
 IMU_DDP = [
@@ -34,17 +34,7 @@ ODD_DATA = "data._target_=harlit_testkit.OddTestSynthetic"
 def run_cli(
     args: list[str], root: Path, extra_env: dict[str, str] | None = None, timeout: int = 600
 ) -> subprocess.CompletedProcess:
-    env = subprocess_env(root)
-    env["PYTHONPATH"] = os.pathsep.join([str(HELPERS), env.get("PYTHONPATH", "")])
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "harlit.run", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_harlit(args, root, extra_env, timeout, helpers=True)
 
 
 # --- fast: the launcher's decisions -----------------------------------------------------------------

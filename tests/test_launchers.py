@@ -16,7 +16,7 @@ from harlit import launchers
 from harlit.errors import HarlitError
 from harlit.models.s3d import S3DEncoder
 from harlit.registry import CheckpointRegistry
-from tests.conftest import REPO_ROOT, TINY, subprocess_env
+from tests.conftest import REPO_ROOT, TINY, run_harlit, subprocess_env
 
 
 def test_the_launcher_choice_is_read_from_the_command_line() -> None:
@@ -112,14 +112,7 @@ def test_submitit_local_sweep_trains_a_shared_missing_encoder_once(tmp_path: Pat
         "model.head.hidden_dim=32,64",
         f"hydra.sweep.dir={sweep}",
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "harlit.run", *args],
-        cwd=REPO_ROOT,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    result = run_harlit(args, tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     jobs = [sweep / "0", sweep / "1"]
     metrics = [json.loads((job / "metrics.json").read_text()) for job in jobs]

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from harlit import checkpointing
 from harlit.checkpointing import AtomicCheckpointIO, find_resume_checkpoint, resume_checkpoint, resume_mode
 from harlit.errors import HarlitError
 from harlit.train import train
-from tests.conftest import REPO_ROOT, TINY, subprocess_env
+from tests.conftest import REPO_ROOT, TINY, run_harlit
 
 HELPERS = REPO_ROOT / "tests" / "helpers"
 # 12 training samples in batches of 4: 3 steps per epoch; augmentation and dropout draw random numbers.
@@ -33,16 +32,7 @@ FINAL_METRICS = ("test/top1", "test/top5", "test/f1_macro", "test/loss")
 
 
 def run_cli(args: list[str], root: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = subprocess_env(root)
-    env["PYTHONPATH"] = os.pathsep.join([str(HELPERS), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "harlit.run", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_harlit(args, root, timeout=timeout, helpers=True)
 
 
 def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path: Path, monkeypatch) -> None:
