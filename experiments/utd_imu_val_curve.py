@@ -12,6 +12,8 @@ normalised training set is stacked once and reshuffled every epoch, so a curve c
     .venv/bin/python -m experiments.utd_imu_val_curve --imu-length 128 --jitter 0.05 --scale 0.1 --epochs 800 --folds 1
     # second search: all four folds, score = mean final-epoch Top-1 over folds
     .venv/bin/python -m experiments.utd_imu_val_curve --imu-length 192 --epochs 300 --folds 1,3,5,7
+    # third search: 450 epochs (the final run's 900 optimiser steps), one fold per process, 1-2 seeds
+    .venv/bin/python -m experiments.utd_imu_val_curve --epochs 450 --every 150 --folds 5 --seeds 1 --rotate 15
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from harlit.data.transforms import augment_imu
+from harlit.data.transforms import augment_imu, rotate_imu
 from harlit.data.utd_mhad import UTDMHADDataModule
 from harlit.models.imu_cnn import IMUEncoder
 from harlit.models.linear_head import LinearHead
@@ -40,8 +42,8 @@ def stacked(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tens
     )
 
 
-def held_out_curve(held_out: int, args: argparse.Namespace) -> list[float]:
-    torch.manual_seed(args.seed)
+def held_out_curve(held_out: int, seed: int, args: argparse.Namespace) -> list[float]:
+    torch.manual_seed(seed)
     dm = UTDMHADDataModule(
         root=str(args.root),
         modalities=["imu"],
@@ -50,13 +52,14 @@ def held_out_curve(held_out: int, args: argparse.Namespace) -> list[float]:
         train_subjects=[s for s in ODD_SUBJECTS if s != held_out],
         test_subjects=[held_out],
         batch_size=BATCH_SIZE,
-        seed=args.seed,
+        seed=seed,
     )
     dm.setup("fit")
     train_x, train_y = stacked(dm.train_set)
     val_x, val_y = stacked(dm.test_set)
-    encoder = IMUEncoder(6, dropout=args.dropout, pooling=args.pooling)
-    head = LinearHead(96, 27, args.head_dropout)
+    channels = [int(c) for c in args.channels.split(",")]
+    encoder = IMUEncoder(6, channels=channels, dropout=args.dropout, pooling=args.pooling, norm=args.norm)
+    head = LinearHead(channels[-1], 27, args.head_dropout)
     optimizer = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=1e-4, weight_decay=1e-6)
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs) if args.cosine else None
@@ -69,8 +72,13 @@ def held_out_curve(held_out: int, args: argparse.Namespace) -> list[float]:
         order = torch.randperm(n)
         for step in range(steps):
             idx = order[step * BATCH_SIZE : (step + 1) * BATCH_SIZE]
-            logits = head(encoder(augment_imu(train_x[idx], args.jitter, args.scale)))
-            loss = torch.nn.functional.cross_entropy(logits, train_y[idx])
+            batch = train_x[idx]
+            if args.rotate > 0:
+                batch = rotate_imu(batch, [list(range(6))], args.rotate, dm.imu_stats)
+            logits = head(encoder(augment_imu(batch, args.jitter, args.scale, args.crop_scale)))
+            loss = torch.nn.functional.cross_entropy(
+                logits, train_y[idx], label_smoothing=args.label_smoothing
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -96,14 +104,21 @@ def main() -> None:
     parser.add_argument(
         "--head-dropout", type=float, default=0.2, help="linear head dropout (model.head.dropout)"
     )
+    parser.add_argument("--channels", default="32,64,96", help="model.imu.channels")
     parser.add_argument("--pooling", choices=("max", "avg"), default="max")
+    parser.add_argument("--norm", choices=("none", "batch"), default="none", help="model.imu.norm")
+    parser.add_argument(
+        "--crop-scale", type=float, default=1.0, help="random time crop (data.augment.imu_crop_scale)"
+    )
+    parser.add_argument("--rotate", type=float, default=0.0, help="data.augment.imu_rotation (degrees)")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, help="model.label_smoothing")
     parser.add_argument(
         "--cosine", action="store_true", help="CosineAnnealingLR(T_max=epochs), stepped per epoch"
     )
     parser.add_argument("--epochs", type=int, default=800)
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--folds", default="1,3,5,7", help="odd subjects to hold out, one curve each")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="seeds per fold; the score averages them")
     parser.add_argument("--name", default="", help="label printed with the summary line")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -111,17 +126,18 @@ def main() -> None:
     for held_out in (int(s) for s in args.folds.split(",")):
         if held_out not in ODD_SUBJECTS:
             raise SystemExit("validation subjects must be training (odd) subjects")
-        start = time.time()
-        curve = held_out_curve(held_out, args)
-        finals.append(curve[-1])
-        print(
-            f"[{args.name}] held out subject {held_out}: top-1 every {args.every} epochs {curve} "
-            f"final {curve[-1]} ({time.time() - start:.0f} s)",
-            flush=True,
-        )
+        for seed in (int(s) for s in args.seeds.split(",")):
+            start = time.time()
+            curve = held_out_curve(held_out, seed, args)
+            finals.append(curve[-1])
+            print(
+                f"[{args.name}] held out subject {held_out} seed {seed}: top-1 every {args.every} epochs "
+                f"{curve} final {curve[-1]} ({time.time() - start:.0f} s)",
+                flush=True,
+            )
     spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
     print(
-        f"[{args.name}] final-epoch val top-1 over folds {finals}: mean {statistics.mean(finals):.2f} ± {spread:.2f}",
+        f"[{args.name}] final-epoch val top-1 over folds x seeds {finals}: mean {statistics.mean(finals):.2f} ± {spread:.2f}",
         flush=True,
     )
 

@@ -47,8 +47,13 @@ def stage1_key(
     encoder_cfg: dict[str, Any],
     seed: int,
     hidden_classes: list[str],
+    recipe: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The identity of a stage-1 encoder; two runs with equal keys produce interchangeable checkpoints."""
+    """The identity of a stage-1 encoder; two runs with equal keys produce interchangeable checkpoints.
+
+    `recipe` is how the encoder was trained (head, optimiser, schedule, loss, epochs), so a short smoke
+    run never stands in for the full stage 1 that a later stage 2 asks for.
+    """
     data = {k: v for k, v in sorted(data_cfg.items()) if k not in LOADER_ONLY_KEYS}
     encoder = {k: v for k, v in sorted(encoder_cfg.items()) if k not in ENCODER_RUNTIME_KEYS}
     return {
@@ -59,6 +64,7 @@ def stage1_key(
         "seed": int(seed),
         "data": data,
         "encoder": encoder,
+        "recipe": dict(sorted((recipe or {}).items())),
     }
 
 

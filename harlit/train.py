@@ -31,6 +31,15 @@ for _notice in (
 ):
     warnings.filterwarnings("ignore", message=_notice)
 
+
+def _not_an_advert(record: logging.LogRecord) -> bool:
+    return "litlogger" not in str(record.msg)
+
+
+# Lightning advertises its hosted logger on every Trainer; it is noise in every run's log.
+for _name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_not_an_advert)
+
 # Overrides that stay with the stage-2 run when it composes its stage-1 dependencies.
 STAGE2_ONLY_PREFIXES = (
     "model.",
@@ -45,6 +54,10 @@ STAGE2_ONLY_PREFIXES = (
     "callbacks.",
     "logger",
 )
+# What a stage-1 registry key leaves out of the training recipe: encoders (keyed on their own) and
+# settings that do not change the trained weights.
+MODEL_KEYS_OUTSIDE_RECIPE = {"imu", "video", "imu_ckpt", "video_ckpt", "class_names"}
+TRAINER_RECIPE_KEYS = ("max_epochs", "max_steps", "gradient_clip_val", "accumulate_grad_batches")
 ENCODER_PREFIXES = ("model.imu.", "model.video.", "+model.imu.", "+model.video.")
 
 
@@ -106,8 +119,11 @@ def stage1_config(cfg: DictConfig, modality: str) -> DictConfig:
 
 def registry_key(cfg: DictConfig, modality: str, datamodule: HARDataModule) -> dict[str, Any]:
     hidden = [datamodule.class_names[i] for i in datamodule.hidden_for(modality)]
+    model = to_plain(cfg.model)
+    recipe = {k: v for k, v in model.items() if k not in MODEL_KEYS_OUTSIDE_RECIPE}
+    recipe.update({k: cfg.trainer.get(k) for k in TRAINER_RECIPE_KEYS})
     return stage1_key(
-        to_plain(cfg.data), datamodule.name, modality, to_plain(cfg.model[modality]), cfg.seed, hidden
+        to_plain(cfg.data), datamodule.name, modality, model[modality], cfg.seed, hidden, recipe
     )
 
 

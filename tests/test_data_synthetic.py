@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -94,3 +95,62 @@ def test_video_augmentation_flips_or_keeps_each_clip() -> None:
     assert all(f or k for f, k in zip(flipped, kept, strict=True)) and any(flipped) and any(kept)
     cropped = augment_video(clips, flip=False, crop_scale=0.5)
     assert cropped.shape == clips.shape and cropped.dtype == torch.uint8 and not torch.equal(cropped, clips)
+
+
+def test_imu_time_crop_shifts_and_stretches_within_the_sequence() -> None:
+    from harlit.data.transforms import augment_imu
+
+    ramp = torch.linspace(0.0, 1.0, 100).expand(64, 2, 100).clone()
+    assert torch.equal(augment_imu(ramp, 0.0, 0.0, crop_scale=1.0), ramp)
+    out = augment_imu(ramp, 0.0, 0.0, crop_scale=0.6, generator=torch.Generator().manual_seed(0))
+    span = out[:, 0, -1] - out[:, 0, 0]
+    # Each sample is a window of 60-100 % of the ramp, resampled back: still monotone, inside [0, 1].
+    assert out.shape == ramp.shape and torch.equal(out[:, 0], out[:, 1])
+    assert (out.diff(dim=-1) >= -1e-6).all() and out.min() >= 0 and out.max() <= 1
+    assert span.min() >= 0.6 - 1e-5 and span.max() <= 1 + 1e-5 and span.std() > 0.05
+
+
+def test_imu_rotation_turns_each_device_rigidly_in_physical_units() -> None:
+    from harlit.data.transforms import rotate_imu
+
+    torch.manual_seed(0)
+    raw = torch.randn(16, 9, 20) * 3 + 1
+    mean, std = raw.mean(dim=(0, 2)).view(-1, 1), raw.std(dim=(0, 2)).view(-1, 1)
+    normalised = (raw - mean) / std
+    assert torch.allclose(
+        rotate_imu(normalised, [[0, 1, 2, 3, 4, 5]], 0.0, (mean, std)), normalised, atol=1e-5
+    )
+    out = rotate_imu(normalised, [[0, 1, 2, 3, 4, 5]], 30.0, (mean, std)) * std + mean
+    for triplet in (slice(0, 3), slice(3, 6)):  # a rotation keeps each xyz vector's length
+        assert torch.allclose(out[:, triplet].norm(dim=1), raw[:, triplet].norm(dim=1), atol=1e-4)
+    assert not torch.allclose(out[:, 0:3], raw[:, 0:3], atol=1e-3)
+    assert torch.allclose(out[:, 6:], raw[:, 6:], atol=1e-4)  # channels of no device stay put
+    # Acc and gyro of one device turn together: the angle between them is unchanged.
+    cosine = torch.nn.functional.cosine_similarity
+    assert torch.allclose(
+        cosine(out[:, 0:3], out[:, 3:6], dim=1), cosine(raw[:, 0:3], raw[:, 3:6], dim=1), atol=1e-4
+    )
+
+
+def test_imu_rotation_needs_the_devices(make_cfg) -> None:
+    with pytest.raises(HarlitError, match="needs data.imu_devices"):
+        build(make_cfg, overrides=["data.augment.imu_rotation=15", "data.imu_devices=[]"])
+    with pytest.raises(HarlitError, match=r"entry \[0, 1\] must list"):
+        build(make_cfg, overrides=["data.augment.imu_rotation=15", "data.imu_devices=[[0,1]]"])
+    dm = build(make_cfg, overrides=["data.augment.imu_rotation=15"], modalities=("imu",))
+    assert dm.imu_devices == [[0, 1, 2, 3, 4, 5]]
+    imu = torch.stack([dm.train_set[i]["imu"] for i in range(8)])
+    dm.trainer = SimpleNamespace(training=True)  # the hook augments training batches only
+    rotated = dm.on_after_batch_transfer({"imu": imu.clone()}, 0)["imu"]
+    mean, std = dm.imu_stats
+    acc, acc_rotated = (imu * std + mean)[:, :3], (rotated * std + mean)[:, :3]
+    assert not torch.allclose(rotated, imu, atol=1e-3)
+    assert torch.allclose(acc_rotated.norm(dim=1), acc.norm(dim=1), atol=1e-3)
+
+
+def test_imu_augmentations_run_inside_training(make_cfg) -> None:
+    from harlit.train import train
+
+    augment = ["data.augment.imu_rotation=20", "data.augment.imu_crop_scale=0.8", "model.label_smoothing=0.1"]
+    metrics = train(make_cfg(["+experiment=synthetic_stage1_imu", *augment]))
+    assert 0.0 <= metrics["test/top1"] <= 1.0 and metrics["num_train"] > 0

@@ -39,3 +39,29 @@ def test_top5_stays_top5_when_the_first_batch_is_all_top1_hits() -> None:
     result = {k: float(v) for k, v in metrics.compute().items()}
     assert result["test/top1"] == pytest.approx(2 / 3)
     assert result["test/top5"] == pytest.approx(1.0)
+
+
+def test_label_smoothing_applies_to_the_training_loss_only() -> None:
+    import torch.nn.functional as F
+
+    from harlit.errors import HarlitError
+    from harlit.models.classifier import HARClassifier
+    from harlit.models.imu_cnn import IMUEncoder
+
+    torch.manual_seed(0)
+    model = HARClassifier(
+        "imu", 5, torch.optim.AdamW, imu=IMUEncoder(6, channels=(4, 4, 4)), label_smoothing=0.2
+    ).eval()
+    batch = {"imu": torch.randn(8, 6, 64), "label": torch.arange(8) % 5}
+    with torch.no_grad():
+        logits = model(batch)
+    with torch.no_grad(), pytest.warns(UserWarning, match="self.log"):
+        train_loss = model._step(batch, model.train_metrics, "train")
+        val_loss = model._step(batch, model.val_metrics, "val")
+    assert float(train_loss) == pytest.approx(
+        float(F.cross_entropy(logits, batch["label"], label_smoothing=0.2))
+    )
+    assert float(val_loss) == pytest.approx(float(F.cross_entropy(logits, batch["label"])))
+    assert float(train_loss) != pytest.approx(float(val_loss))
+    with pytest.raises(HarlitError, match="model.label_smoothing must be in"):
+        HARClassifier("imu", 5, torch.optim.AdamW, imu=IMUEncoder(6), label_smoothing=1.0)

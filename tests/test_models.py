@@ -33,6 +33,15 @@ def test_imu_too_short_is_a_clear_error() -> None:
         encoder(torch.randn(2, 6, 45))
 
 
+def test_imu_encoder_batch_norm_option() -> None:
+    plain, normed = IMUEncoder(in_channels=6), IMUEncoder(in_channels=6, norm="batch")
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in normed.modules()) == 3
+    assert normed(torch.randn(4, 6, 64)).shape == (4, 96)
+    with pytest.raises(HarlitError, match="model.imu.norm must be 'none' or 'batch'"):
+        IMUEncoder(norm="layer")
+
+
 @pytest.mark.parametrize("clip", [(8, 32, 32), (16, 32, 48), (12, 64, 64)])
 def test_s3d_encoder_shapes(clip: tuple[int, int, int]) -> None:
     encoder = S3DEncoder(pretrained="none").eval()

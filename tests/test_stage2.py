@@ -130,6 +130,11 @@ def test_stage1_key_separates_settings(make_cfg, tmp_path) -> None:
         make_cfg(["+experiment=synthetic_stage1_imu", "data.batch_size=4"], run="e")
     )  # loader-only: same key
     assert len(registry_files(tmp_path / "checkpoints")) == 4
+    # The training recipe is part of the key: a shorter or differently optimised run is another encoder.
+    train(make_cfg(["+experiment=synthetic_stage1_imu", "model.optimizer.lr=0.5"], run="f"))
+    train(make_cfg(["+experiment=synthetic_stage1_imu", "model.label_smoothing=0.1"], run="g"))
+    train(make_cfg(["+experiment=synthetic_stage1_imu", "trainer.max_epochs=2"], run="h"))
+    assert len(registry_files(tmp_path / "checkpoints")) == 7
 
 
 def test_mismatched_checkpoint_is_a_clear_error(make_cfg, tmp_path) -> None:

@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from harlit.data.transforms import augment_imu, augment_video
+from harlit.data.transforms import augment_imu, augment_video, rotate_imu
 from harlit.errors import HarlitError
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ class HARDataModule(pl.LightningDataModule):
         frame_size: int = 112,
         augment: dict[str, Any] | None = None,
         imu_channels: int | None = None,
+        imu_devices: Sequence[Sequence[int]] | None = None,
         on_bad_sample: str = "fail",
         report_dir: str | None = None,
     ) -> None:
@@ -156,6 +157,8 @@ class HARDataModule(pl.LightningDataModule):
         self.frame_size = frame_size
         self.augment = dict(augment or {})
         self.imu_channels = imu_channels
+        self.imu_devices = [list(map(int, device)) for device in (imu_devices or [])]
+        self._check_rotation_setup()
         if on_bad_sample not in ON_BAD_SAMPLE:
             raise HarlitError(
                 f"data.on_bad_sample must be one of {list(ON_BAD_SAMPLE)}, not {on_bad_sample!r}."
@@ -180,6 +183,22 @@ class HARDataModule(pl.LightningDataModule):
         self.test_set: TableDataset | None = None
         self.imu_stats: tuple[torch.Tensor, torch.Tensor] | None = None
         self.dropped: dict[str, int] = {}
+
+    def _check_rotation_setup(self) -> None:
+        if float(self.augment.get("imu_rotation", 0.0)) <= 0:
+            return
+        if not self.imu_devices:
+            raise HarlitError(
+                "data.augment.imu_rotation needs data.imu_devices, the xyz channel triplets of each rigid "
+                "sensor (e.g. [[0, 1, 2, 3, 4, 5]] for one accelerometer + gyroscope); set it or the rotation to 0."
+            )
+        for device in self.imu_devices:
+            outside = [c for c in device if self.imu_channels is not None and not 0 <= c < self.imu_channels]
+            if len(device) % 3 or len(set(device)) != len(device) or outside:
+                raise HarlitError(
+                    f"data.imu_devices entry {device} must list distinct channel indices below "
+                    f"data.imu_channels ({self.imu_channels}) in xyz triplets."
+                )
 
     # --- to implement per dataset -------------------------------------------------------------
     @property
@@ -375,11 +394,20 @@ class HARDataModule(pl.LightningDataModule):
                 bool(self.augment.get("video_flip")),
                 float(self.augment.get("video_crop_scale", 1.0)),
             )
-        if "imu" in batch and (self.augment.get("imu_jitter", 0) or self.augment.get("imu_scale", 0)):
+        if "imu" in batch and self.augment.get("imu_rotation", 0.0) > 0:
+            batch["imu"] = rotate_imu(
+                batch["imu"], self.imu_devices, float(self.augment["imu_rotation"]), self.imu_stats
+            )
+        if "imu" in batch and (
+            self.augment.get("imu_jitter", 0)
+            or self.augment.get("imu_scale", 0)
+            or self.augment.get("imu_crop_scale", 1.0) < 1.0
+        ):
             batch["imu"] = augment_imu(
                 batch["imu"],
                 float(self.augment.get("imu_jitter", 0)),
                 float(self.augment.get("imu_scale", 0)),
+                float(self.augment.get("imu_crop_scale", 1.0)),
             )
         return batch
 

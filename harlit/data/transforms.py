@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -58,9 +60,63 @@ def augment_video(
     return out
 
 
-def augment_imu(imu: torch.Tensor, jitter: float, scale: float) -> torch.Tensor:
-    """Gaussian jitter and per-sample, per-channel gain on a (batch, channels, time) batch."""
+def random_rotations(
+    batch: int, max_degrees: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """(batch, 3, 3) rotation matrices about uniformly random axes, by angles uniform in ±max_degrees."""
+    axis = torch.nn.functional.normalize(torch.randn(batch, 3, generator=generator), dim=1)
+    angle = torch.deg2rad((2 * torch.rand(batch, generator=generator) - 1) * max_degrees).view(-1, 1, 1)
+    cross = torch.zeros(batch, 3, 3)
+    cross[:, 0, 1], cross[:, 0, 2], cross[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    cross = cross - cross.transpose(1, 2)
+    return torch.eye(3) + angle.sin() * cross + (1 - angle.cos()) * cross @ cross  # Rodrigues
+
+
+def rotate_imu(
+    imu: torch.Tensor,
+    devices: Sequence[Sequence[int]],
+    max_degrees: float,
+    stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Rotate each device's xyz channels by one random rotation per sample: a sensor worn a little differently.
+
+    `devices` lists, per rigid device, its channel indices in xyz triplets (e.g. accelerometer then
+    gyroscope). Rotation acts on physical units, so normalised input is un-normalised with `stats`
+    (mean, std of shape (channels, 1)) first and normalised again after.
+    """
+    out = imu if stats is None else imu * stats[1].to(imu) + stats[0].to(imu)
+    out = out.clone()
+    for channels in devices:
+        rotation = random_rotations(len(imu), max_degrees, generator).to(imu)
+        for first in range(0, len(channels), 3):
+            triplet = list(channels[first : first + 3])
+            out[:, triplet] = rotation @ out[:, triplet]
+    return out if stats is None else (out - stats[0].to(imu)) / stats[1].to(imu)
+
+
+def augment_imu(
+    imu: torch.Tensor,
+    jitter: float,
+    scale: float,
+    crop_scale: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Random time crop (resampled back), per-channel gain and Gaussian jitter on a (batch, channels, time) batch.
+
+    With `crop_scale` < 1 each sample keeps a random window of between `crop_scale` and all of its length,
+    linearly resampled back to the full length: a random shift and stretch in time.
+    """
     out = imu
+    batch, _, length = imu.shape
+    if crop_scale < 1.0 and length > 1:
+        kept = crop_scale + (1.0 - crop_scale) * torch.rand(batch, 1, generator=generator)
+        starts = (1.0 - kept) * torch.rand(batch, 1, generator=generator)
+        positions = (starts + kept * torch.linspace(0.0, 1.0, length)) * (length - 1)
+        left = positions.floor().long().clamp_(0, length - 2)
+        weight = (positions - left).to(device=imu.device, dtype=imu.dtype).unsqueeze(1)
+        left = left.to(imu.device).unsqueeze(1).expand(-1, imu.shape[1], -1)
+        out = out.gather(2, left) * (1 - weight) + out.gather(2, left + 1) * weight
     if scale > 0:
         gains = 1.0 + scale * torch.randn(imu.shape[0], imu.shape[1], 1, device=imu.device, dtype=imu.dtype)
         out = out * gains

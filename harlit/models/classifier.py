@@ -100,6 +100,7 @@ class HARClassifier(pl.LightningModule):
         imu_ckpt: str | None = None,
         video_ckpt: str | None = None,
         class_names: list[str] | None = None,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         if modality not in MODALITIES_OF:
@@ -119,6 +120,9 @@ class HARClassifier(pl.LightningModule):
         in_dim = sum(enc.out_dim for enc in self.encoders.values())
         self.head = head(in_dim=in_dim, num_classes=num_classes)
         self.missing_value = missing_value
+        if not 0.0 <= label_smoothing < 1.0:
+            raise HarlitError(f"model.label_smoothing must be in [0, 1), not {label_smoothing}.")
+        self.label_smoothing = label_smoothing
         if missing_value == "learned":
             self.missing = nn.ParameterDict(
                 {m: nn.Parameter(torch.zeros(enc.out_dim)) for m, enc in self.encoders.items()}
@@ -177,7 +181,9 @@ class HARClassifier(pl.LightningModule):
 
     def _step(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str) -> torch.Tensor:
         logits = self(batch)
-        loss = F.cross_entropy(logits.float(), batch["label"])
+        # Smoothing regularises training only; val/test report the plain cross-entropy.
+        smoothing = self.label_smoothing if stage == "train" else 0.0
+        loss = F.cross_entropy(logits.float(), batch["label"], label_smoothing=smoothing)
         metrics.update(logits.detach().float(), batch["label"])
         if stage == "train":
             self.log(

@@ -11,7 +11,7 @@ from harlit.errors import HarlitError
 
 
 class IMUEncoder(nn.Module):
-    """Conv1d -> ReLU -> Dropout, three times, then global pooling over time.
+    """Conv1d -> [BatchNorm1d] -> ReLU -> Dropout, three times, then global pooling over time.
 
     Convolutions are unpadded, as in the paper, so the input must be at least `receptive_field` samples.
     Input: (batch, channels, time). Output: (batch, out_dim).
@@ -24,6 +24,7 @@ class IMUEncoder(nn.Module):
         kernel_sizes: Sequence[int] = (24, 16, 8),
         dropout: float = 0.1,
         pooling: str = "max",
+        norm: str = "none",
     ) -> None:
         super().__init__()
         if len(channels) != len(kernel_sizes):
@@ -33,10 +34,15 @@ class IMUEncoder(nn.Module):
             )
         if pooling not in ("max", "avg"):
             raise HarlitError(f"model.imu.pooling must be 'max' or 'avg', not {pooling!r}.")
+        if norm not in ("none", "batch"):
+            raise HarlitError(f"model.imu.norm must be 'none' or 'batch', not {norm!r}.")
         blocks: list[nn.Module] = []
         prev = in_channels
         for width, kernel in zip(channels, kernel_sizes, strict=True):
-            blocks += [nn.Conv1d(prev, width, kernel), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            blocks.append(nn.Conv1d(prev, width, kernel, bias=norm == "none"))
+            if norm == "batch":
+                blocks.append(nn.BatchNorm1d(width))
+            blocks += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
             prev = width
         self.blocks = nn.Sequential(*blocks)
         self.pooling = pooling
