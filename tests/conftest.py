@@ -14,7 +14,6 @@ from omegaconf import DictConfig
 from harlit.config import compose_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 # Tiny synthetic data: 2 subjects (1 train, 1 test) x 12 classes x 1 repetition, 8x32x32 clips.
 TINY = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -10,7 +11,17 @@ import numpy as np
 import scipy.io
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # ../shared/data relative to the repo root, as in CI
+
+
+def shared_data_dir() -> Path:
+    """The real sample files: $HARLIT_SHARED_DATA, else ../shared/data beside the repo, else /work/shared/data."""
+    if os.environ.get("HARLIT_SHARED_DATA"):
+        return Path(os.environ["HARLIT_SHARED_DATA"])
+    candidates = (REPO_ROOT.parent / "shared" / "data", Path("/work/shared/data"))
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+SHARED_DATA = shared_data_dir()
 UTD_INERTIAL = SHARED_DATA / "utd_mhad" / "Inertial"
 MMACT_CLIP = SHARED_DATA / "mmact" / "sample_clip" / "carrying.mp4"
 # DataModule sizes that keep loader tests fast: short IMU, 8 frames of 32x32, one decoding process.
