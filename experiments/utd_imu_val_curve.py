@@ -35,14 +35,16 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 BATCH_SIZE = 128
 
 
-def stacked(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+def stacked(
+    dataset: torch.utils.data.Dataset, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     items = [dataset[i] for i in range(len(dataset))]
-    return torch.stack([torch.as_tensor(it["imu"]) for it in items]).float(), torch.tensor(
-        [it["label"] for it in items]
-    )
+    imu = torch.stack([torch.as_tensor(it["imu"]) for it in items]).float()
+    return imu.to(device), torch.tensor([it["label"] for it in items], device=device)
 
 
 def held_out_curve(held_out: int, seed: int, args: argparse.Namespace) -> list[float]:
+    device = torch.device(args.device)
     torch.manual_seed(seed)
     dm = UTDMHADDataModule(
         root=str(args.root),
@@ -55,11 +57,12 @@ def held_out_curve(held_out: int, seed: int, args: argparse.Namespace) -> list[f
         seed=seed,
     )
     dm.setup("fit")
-    train_x, train_y = stacked(dm.train_set)
-    val_x, val_y = stacked(dm.test_set)
+    train_x, train_y = stacked(dm.train_set, device)
+    val_x, val_y = stacked(dm.test_set, device)
     channels = [int(c) for c in args.channels.split(",")]
     encoder = IMUEncoder(6, channels=channels, dropout=args.dropout, pooling=args.pooling, norm=args.norm)
     head = LinearHead(channels[-1], 27, args.head_dropout)
+    encoder.to(device), head.to(device)
     optimizer = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=1e-4, weight_decay=1e-6)
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs) if args.cosine else None
@@ -69,7 +72,7 @@ def held_out_curve(held_out: int, seed: int, args: argparse.Namespace) -> list[f
     curve = []
     for epoch in range(1, args.epochs + 1):
         encoder.train(), head.train()
-        order = torch.randperm(n)
+        order = torch.randperm(n, device=device)
         for step in range(steps):
             idx = order[step * BATCH_SIZE : (step + 1) * BATCH_SIZE]
             batch = train_x[idx]
@@ -120,13 +123,16 @@ def main() -> None:
     parser.add_argument("--folds", default="1,3,5,7", help="odd subjects to hold out, one curve each")
     parser.add_argument("--seeds", default="0", help="seeds per fold; the score averages them")
     parser.add_argument("--name", default="", help="label printed with the summary line")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    folds = [int(s) for s in args.folds.split(",")]
+    if not set(folds) <= set(ODD_SUBJECTS):
+        raise SystemExit("validation subjects must be training (odd) subjects")
     finals = []
-    for held_out in (int(s) for s in args.folds.split(",")):
-        if held_out not in ODD_SUBJECTS:
-            raise SystemExit("validation subjects must be training (odd) subjects")
-        for seed in (int(s) for s in args.seeds.split(",")):
+    # Seed-major: a run stopped early still has every fold of each finished seed.
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for held_out in folds:
             start = time.time()
             curve = held_out_curve(held_out, seed, args)
             finals.append(curve[-1])
