@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 from harlit import CONFIG_DIR
 from harlit.config import instantiate
 from harlit.models.classifier import MODALITIES_OF
+from harlit.registry import ENCODER_RUNTIME_KEYS
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 
@@ -40,3 +41,16 @@ def test_bare_run_is_the_synthetic_fusion_stage(make_cfg) -> None:
     cfg = make_cfg([], tiny=False)
     assert cfg.model.modality == "fusion" and cfg.data._target_.endswith("SyntheticDataModule")
     assert list(cfg.model.video.trainable_blocks) == ["Mixed_4c", "Mixed_5c"]
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e.endswith("_stage2")])
+def test_stage2_encoders_match_their_stage1_experiments(make_cfg, experiment: str) -> None:
+    """Stage 2 builds each encoder from its own model config, then loads the stage-1 weights into it."""
+    stage2 = make_cfg([f"+experiment={experiment}"], tiny=False)
+    for modality in ("imu", "video"):
+        stage1 = make_cfg([f"+experiment={stage2.stage1[modality]}"], tiny=False)
+        ours, theirs = (
+            {k: v for k, v in OmegaConf.to_container(c.model[modality]).items() if k not in ENCODER_RUNTIME_KEYS}
+            for c in (stage2, stage1)
+        )
+        assert ours == theirs, f"{experiment} model.{modality} differs from {stage2.stage1[modality]}"

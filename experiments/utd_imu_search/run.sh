@@ -2,7 +2,7 @@
 # Fourth utd_stage1_imu search: leave-one-odd-subject-out validation (the even test subjects are never
 # loaded), every config on four folds x SEEDS, one config per process, JOBS at a time. Each config adds
 # its options to the current setting (imu_length 96, rotation 15, 450 epochs = the final run's 900 steps).
-#   experiments/utd_imu_search/run.sh DATA_ROOT OUT_DIR      (env: SEEDS=0,1,2,3,4,5 JOBS=16 PYTHON=python)
+#   experiments/utd_imu_search/run.sh DATA_ROOT OUT_DIR      (env: SEEDS=0,1,2,3,4,5 JOBS=16 PYTHON=python ONLY=name,name)
 # Summary: python -m experiments.utd_imu_search.summarise OUT_DIR
 set -euo pipefail
 ROOT="${1:?usage: run.sh DATA_ROOT OUT_DIR}"
@@ -32,5 +32,6 @@ CONFIGS=(
 )
 for config in "${CONFIGS[@]}"; do
     name="${config%%|*}"
+    [[ -z "${ONLY:-}" || ",$ONLY," == *",$name,"* ]] || continue
     echo "$name|$BASE --name $name ${config#*|}"
 done | xargs -P "$JOBS" -I{} bash -c 'line="{}"; OMP_NUM_THREADS=1 '"$PYTHON"' -m experiments.utd_imu_val_curve ${line#*|} > "'"$OUT"'/${line%%|*}.log" 2>&1'
