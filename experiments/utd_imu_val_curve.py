@@ -35,9 +35,7 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 BATCH_SIZE = 128
 
 
-def stacked(
-    dataset: torch.utils.data.Dataset, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
+def stacked(dataset: torch.utils.data.Dataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     items = [dataset[i] for i in range(len(dataset))]
     imu = torch.stack([torch.as_tensor(it["imu"]) for it in items]).float()
     return imu.to(device), torch.tensor([it["label"] for it in items], device=device)

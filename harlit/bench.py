@@ -35,7 +35,6 @@ from harlit.models.classifier import MODALITIES_OF, HARClassifier
 
 log = logging.getLogger(__name__)
 
-CLIP_BATCHES_PER_EPOCH = 12
 EXPERIMENTS = {"video": "synthetic_stage1_video", "fusion": "synthetic_stage2", "imu": "synthetic_stage1_imu"}
 
 
@@ -47,6 +46,7 @@ class Sizes:
     imu_length: int
     warmup: int
     steps: int
+    clip_batches_per_epoch: int = 12  # clip stages loop over a short epoch; see stage_config
     imu_batch_size: int = 32  # the IMU stage trains at batch 32; its steps are cheap, so it takes 5x more
 
     def for_stage(self, stage: str) -> Sizes:
@@ -116,8 +116,8 @@ def stage_config(stage: str, sizes: Sizes, on_gpu: bool, root: Path) -> DictConf
     batches = sizes.warmup + sizes.steps + 1
     if stage != "imu":
         # Rendering a synthetic 224x224 clip takes ~0.1 s of CPU, so clip stages loop over a short epoch
-        # (persistent loader workers make the epoch boundary cheap); IMU steps are too quick for that.
-        batches = min(batches, CLIP_BATCHES_PER_EPOCH)
+        # (persistent loader workers keep the epoch boundary cheap); IMU steps are too quick for that.
+        batches = min(batches, sizes.clip_batches_per_epoch)
     samples = sizes.batch_size * batches
     repetitions = max(1, -(-samples // per_subject))
     overrides = [
@@ -275,6 +275,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--size", type=int, help="frame side in pixels")
     parser.add_argument("--warmup", type=int)
     parser.add_argument("--steps", type=int)
+    parser.add_argument(
+        "--epoch-batches",
+        type=int,
+        help="batches per epoch of the clip stages (default 12; more takes longer to render)",
+    )
     logs = Path(os.environ.get("HARLIT_ROOT", ".")) / "logs" / "bench"
     parser.add_argument("--root", default=str(logs), help="scratch folder for the runs' outputs")
     parser.add_argument("--out", default=str(logs / "bench_results.json"), help="JSON file for the figures")
@@ -293,6 +298,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "frame_size": args.size,
                     "warmup": args.warmup,
                     "steps": args.steps,
+                    "clip_batches_per_epoch": args.epoch_batches,
                 }.items()
                 if v is not None
             },

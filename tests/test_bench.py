@@ -52,6 +52,20 @@ def test_the_pipeline_run_uses_the_training_config(tmp_path: Path) -> None:
     gpu = bench.stage_config("video", bench.GPU_SIZES, on_gpu=True, root=tmp_path)
     assert gpu.trainer.precision == "bf16-mixed" and gpu.model.video.channels_last is True
     assert gpu.data.frame_size == 224 and gpu.data.num_frames == 16
+    # Clip stages render a short epoch and loop over it; the IMU stage gets every step's samples.
+    assert 12 * gpu.data.repetitions == bench.GPU_SIZES.batch_size * bench.GPU_SIZES.clip_batches_per_epoch
+    imu_sizes = bench.GPU_SIZES.for_stage("imu")
+    imu = bench.stage_config("imu", imu_sizes, on_gpu=True, root=tmp_path)
+    assert 12 * imu.data.repetitions >= imu_sizes.batch_size * (imu_sizes.warmup + imu_sizes.steps)
+
+
+@pytest.mark.slow
+def test_timed_steps_span_epoch_boundaries(tmp_path: Path) -> None:
+    args = ["--device", "cpu", "--stages", "video", "--batch-size", "2", "--frames", "8", "--size", "32"]
+    args += ["--warmup", "1", "--steps", "4", "--epoch-batches", "2", "--root", str(tmp_path)]
+    report = bench.main([*args, "--out", str(tmp_path / "bench.json")])
+    assert report["sizes"]["clip_batches_per_epoch"] == 2
+    assert report["results"][0]["pipeline_samples_per_s"] > 0
 
 
 def test_unknown_stage_is_refused() -> None:

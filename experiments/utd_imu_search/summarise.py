@@ -12,7 +12,9 @@ import re
 import statistics
 from pathlib import Path
 
-RUN_LINE = re.compile(r"^\[(?P<name>[^\]]*)\] held out subject (?P<fold>\d+) seed (?P<seed>\d+): .* final (?P<top1>[\d.]+) \(")
+RUN_LINE = re.compile(
+    r"^\[(?P<name>[^\]]*)\] held out subject (?P<fold>\d+) seed (?P<seed>\d+): .* final (?P<top1>[\d.]+) \("
+)
 BASELINE = "current"
 
 
