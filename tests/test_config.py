@@ -50,7 +50,11 @@ def test_stage2_encoders_match_their_stage1_experiments(make_cfg, experiment: st
     for modality in ("imu", "video"):
         stage1 = make_cfg([f"+experiment={stage2.stage1[modality]}"], tiny=False)
         ours, theirs = (
-            {k: v for k, v in OmegaConf.to_container(c.model[modality]).items() if k not in ENCODER_RUNTIME_KEYS}
+            {
+                k: v
+                for k, v in OmegaConf.to_container(c.model[modality]).items()
+                if k not in ENCODER_RUNTIME_KEYS
+            }
             for c in (stage2, stage1)
         )
         assert ours == theirs, f"{experiment} model.{modality} differs from {stage2.stage1[modality]}"
