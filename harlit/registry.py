@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-# Data keys that change how batches are loaded, not what a model learns from.
+# Data keys that change how batches are loaded, not what a model learns from (the training batch size
+# does change it: it is part of the recipe, see harlit.train.registry_key).
 LOADER_ONLY_KEYS = {
     "_target_",
     "batch_size",

@@ -55,7 +55,8 @@ STAGE2_ONLY_PREFIXES = (
     "logger",
 )
 # What a stage-1 registry key leaves out of the training recipe: encoders (keyed on their own) and
-# settings that do not change the trained weights.
+# settings that do not change the trained weights. The recipe adds the trainer keys below and the
+# training batch size.
 MODEL_KEYS_OUTSIDE_RECIPE = {"imu", "video", "imu_ckpt", "video_ckpt", "class_names"}
 TRAINER_RECIPE_KEYS = ("max_epochs", "max_steps", "gradient_clip_val", "accumulate_grad_batches")
 ENCODER_PREFIXES = ("model.imu.", "model.video.", "+model.imu.", "+model.video.")
@@ -122,6 +123,7 @@ def registry_key(cfg: DictConfig, modality: str, datamodule: HARDataModule) -> d
     model = to_plain(cfg.model)
     recipe = {k: v for k, v in model.items() if k not in MODEL_KEYS_OUTSIDE_RECIPE}
     recipe.update({k: cfg.trainer.get(k) for k in TRAINER_RECIPE_KEYS})
+    recipe["batch_size"] = cfg.data.batch_size
     return stage1_key(
         to_plain(cfg.data), datamodule.name, modality, model[modality], cfg.seed, hidden, recipe
     )

@@ -112,6 +112,15 @@ def test_stage2_trains_missing_stage1_then_reuses_and_loads_exactly(make_cfg, tm
         assert torch.equal(value, stage1_video[key])
 
 
+def test_stage2_reuses_the_encoder_of_a_direct_stage1_run(make_cfg, caplog) -> None:
+    # The stage-1 experiment trains at batch 32; a stage-2 run keeps its own batch size to itself.
+    stage1 = train(make_cfg(["+experiment=synthetic_stage1_imu", "data.batch_size=32"], run="imu"))
+    caplog.set_level(logging.INFO, logger="harlit")
+    fused = train(make_cfg(["+experiment=synthetic_stage2"], run="fused"))
+    assert "Reusing the stage-1 imu" in caplog.text and "No stage-1 imu encoder" not in caplog.text
+    assert fused["imu_ckpt"] == stage1["imu_encoder"]
+
+
 def test_explicit_checkpoint_overrides_the_registry(make_cfg, tmp_path, caplog) -> None:
     stage1 = train(make_cfg(["+experiment=synthetic_stage1_imu"], run="imu"))
     caplog.set_level(logging.INFO, logger="harlit")
@@ -127,14 +136,15 @@ def test_stage1_key_separates_settings(make_cfg, tmp_path) -> None:
     train(make_cfg(["+experiment=synthetic_stage1_imu", "model.imu.channels=[8,8,8]"], run="c"))
     train(make_cfg(["+experiment=synthetic_stage1_imu", "seed=1"], run="d"))
     train(
-        make_cfg(["+experiment=synthetic_stage1_imu", "data.batch_size=4"], run="e")
+        make_cfg(["+experiment=synthetic_stage1_imu", "data.eval_batch_size=4"], run="e")
     )  # loader-only: same key
     assert len(registry_files(tmp_path / "checkpoints")) == 4
     # The training recipe is part of the key: a shorter or differently optimised run is another encoder.
     train(make_cfg(["+experiment=synthetic_stage1_imu", "model.optimizer.lr=0.5"], run="f"))
     train(make_cfg(["+experiment=synthetic_stage1_imu", "model.label_smoothing=0.1"], run="g"))
     train(make_cfg(["+experiment=synthetic_stage1_imu", "trainer.max_epochs=2"], run="h"))
-    assert len(registry_files(tmp_path / "checkpoints")) == 7
+    train(make_cfg(["+experiment=synthetic_stage1_imu", "data.batch_size=4"], run="i"))
+    assert len(registry_files(tmp_path / "checkpoints")) == 8
 
 
 def test_mismatched_checkpoint_is_a_clear_error(make_cfg, tmp_path) -> None:
