@@ -14,6 +14,8 @@ normalised training set is stacked once and reshuffled every epoch, so a curve c
     .venv/bin/python -m experiments.utd_imu_val_curve --imu-length 192 --epochs 300 --folds 1,3,5,7
     # third search: 450 epochs (the final run's 900 optimiser steps), one fold per process, 1-2 seeds
     .venv/bin/python -m experiments.utd_imu_val_curve --epochs 450 --every 150 --folds 5 --seeds 1 --rotate 15
+    # fourth search: many configs x folds x seeds on a GPU (--device cuda, the default when one is
+    # present), driven by experiments/utd_imu_search/run.sh
 """
 
 from __future__ import annotations
