@@ -65,3 +65,30 @@ def test_label_smoothing_applies_to_the_training_loss_only() -> None:
     assert float(train_loss) != pytest.approx(float(val_loss))
     with pytest.raises(HarlitError, match="model.label_smoothing must be in"):
         HARClassifier("imu", 5, torch.optim.AdamW, imu=IMUEncoder(6), label_smoothing=1.0)
+
+
+def test_logged_epoch_metrics_match_hand_counts_and_reset_between_epochs() -> None:
+    """Through a real Trainer: several batches accumulate, and the next evaluation starts from zero."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
+
+    from harlit.models.classifier import HARClassifier
+    from harlit.models.imu_cnn import IMUEncoder
+
+    torch.manual_seed(0)
+    model = HARClassifier("imu", 7, torch.optim.AdamW, imu=IMUEncoder(6, channels=(4, 4, 4)))
+    samples = [{"imu": torch.randn(6, 64), "label": i % 7} for i in range(22)]
+    trainer = pl.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    for subset in (samples, samples[:7]):  # the second pass must not include the first one's counts
+        logged = trainer.validate(model, DataLoader(subset, batch_size=4), verbose=False)[0]
+        model.eval()
+        with torch.no_grad():
+            logits = model({"imu": torch.stack([s["imu"] for s in subset])})
+        labels = torch.tensor([s["label"] for s in subset])
+        top1 = float((logits.argmax(1) == labels).float().mean())
+        top5 = float((logits.topk(5, dim=1).indices == labels[:, None]).any(1).float().mean())
+        assert logged["val/top1"] == pytest.approx(top1)
+        assert logged["val/top5"] == pytest.approx(top5)
+        assert "val/f1_macro" in logged
