@@ -30,8 +30,10 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, open_dict
 
+from harlit.build import build_datamodule, build_model, build_trainer
 from harlit.config import compose_config, instantiate
-from harlit.models.classifier import MODALITIES_OF, HARClassifier
+from harlit.models.classifier import MODALITIES_OF
+from harlit.startup import configure
 
 log = logging.getLogger(__name__)
 
@@ -140,38 +142,31 @@ def stage_config(stage: str, sizes: Sizes, on_gpu: bool, root: Path) -> DictConf
     return cfg
 
 
-def build_model(cfg: DictConfig, num_classes: int) -> HARClassifier:
-    model_cfg = cfg.model.copy()
-    with open_dict(model_cfg):
-        model_cfg.pop("imu_ckpt", None)
-        model_cfg.pop("video_ckpt", None)
-    # Stage 2 with randomly initialised encoders: the same compute as with stage-1 weights.
-    return instantiate(model_cfg, num_classes=num_classes, imu_ckpt=None, video_ckpt=None)
-
-
 def measure_pipeline(cfg: DictConfig, sizes: Sizes) -> float:
     pl.seed_everything(0, verbose=False)
-    datamodule = instantiate(cfg.data, modalities=list(MODALITIES_OF[cfg.model.modality]), _convert_="all")
+    datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
+    # Stage 2 with randomly initialised encoders: the same compute as with stage-1 weights.
     model = build_model(cfg, datamodule.num_classes)
     timer = StepTimer(sizes.warmup)
     callbacks = [timer]
     if cfg.get("callbacks") and cfg.callbacks.get("device_resident"):
         callbacks.append(instantiate(cfg.callbacks.device_resident))
-    trainer_cfg = cfg.trainer.copy()
-    with open_dict(trainer_cfg):
-        trainer_cfg.pop("plugins", None)
-        trainer_cfg.update(
-            max_steps=sizes.warmup + sizes.steps,
-            max_epochs=-1,
-            limit_val_batches=0,
-            num_sanity_val_steps=0,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            log_every_n_steps=50,
-        )
-    trainer = instantiate(trainer_cfg, logger=False, callbacks=callbacks)
+    trainer = build_trainer(
+        cfg,
+        model,
+        datamodule,
+        callbacks=callbacks,
+        plugins=None,
+        max_steps=sizes.warmup + sizes.steps,
+        max_epochs=-1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=50,
+    )
     trainer.fit(model, datamodule=datamodule)
     if timer.start is None or timer.end is None or timer.timed_steps == 0:
         raise RuntimeError("the benchmark run ended before its timed steps")
@@ -284,6 +279,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--root", default=str(logs), help="scratch folder for the runs' outputs")
     parser.add_argument("--out", default=str(logs / "bench_results.json"), help="JSON file for the figures")
     args = parser.parse_args(argv)
+    configure()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     on_gpu = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     sizes = GPU_SIZES if on_gpu else CPU_SIZES

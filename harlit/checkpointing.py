@@ -31,7 +31,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from harlit.errors import HarlitError
-from harlit.registry import atomic_write_bytes
+from harlit.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from harlit import CONFIG_DIR
-from harlit import ddp as _ddp  # noqa: F401  registers ${harlit.skips_parameters:...} used by conf/trainer/ddp*.yaml
 from harlit.errors import HarlitError
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harlit.config import compose_config
 from harlit.errors import exit_on_user_error
+from harlit.startup import configure
 from harlit.train import train
 
 STAGES = (
@@ -35,6 +36,7 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> list[tuple[str, dict]]:
     overrides = list(sys.argv[1:] if argv is None else argv)
+    configure()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
     probe = compose_config(overrides, return_hydra_config=False)
     out_root = Path(probe.paths.log_dir).resolve() / "demo" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")

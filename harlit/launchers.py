@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import warnings
 from collections.abc import Sequence
 
 import yaml
 
 from harlit import CONFIG_DIR
 from harlit.errors import HarlitError
-
-# conf/hydra/launcher/submitit_*.yaml keep the plugin's names on purpose (hydra/launcher=submitit_slurm
-# as the plugin documents it), so Hydra checks them against the plugin's schema of the same name, which
-# catches typos; its notice that this matching is deprecated says nothing to harlit's users.
-warnings.filterwarnings("ignore", message=r".*is validated against ConfigStore schema with the same name")
 
 # Launchers Hydra knows as plugins: (module that provides it, the package to install).
 PLUGIN_LAUNCHERS = {

@@ -16,6 +16,7 @@ from harlit import CONFIG_DIR
 from harlit.config import instantiate
 from harlit.data.files import FileDataModule
 from harlit.errors import HarlitError, exit_on_user_error
+from harlit.startup import configure
 
 log = logging.getLogger(__name__)
 
@@ -45,4 +46,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    configure()
     main()

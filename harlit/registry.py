@@ -1,8 +1,11 @@
-"""Stage-1 checkpoint registry: encoders stored under a key of everything they depend on.
+"""Stage-1 encoder registry: encoder files stored under a key of everything that shaped their weights.
 
-A key is a small JSON document (dataset and its preprocessing, modality, train ratio, the classes hidden
-from that modality, seed, encoder config); its digest names the folder. Writes are atomic and guarded by
-a file lock, so concurrent sweep jobs that need the same encoder train it once and read a whole file.
+`root/<dataset>/<modality>-<digest>/{encoder.pt, key.json, metrics.json}`. What goes into a key is
+decided in one place, `harlit.stage1.registry_key`; this module only stores and finds files.
+
+Publishing never replaces an encoder: `encoder.pt` is created with a hard link, which fails when the
+file exists, so neither a rerun nor two racing jobs can swap the weights a stage 2 has loaded. The lock
+(`training_lock`) only makes concurrent sweep jobs that need the same missing encoder train it once.
 """
 
 from __future__ import annotations
@@ -11,95 +14,53 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
-import tempfile
+import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-# Data keys that change how batches are loaded, not what a model learns from (the training batch size
-# does change it: it is part of the recipe, see harlit.train.registry_key).
-LOADER_ONLY_KEYS = {
-    "_target_",
-    "batch_size",
-    "eval_batch_size",
-    "num_workers",
-    "pin_memory",
-    "seed",
-    "hidden_classes",
-    "hidden_from",
-    "num_hidden",
-    "on_bad_sample",
-    "prepare_workers",
-    "report_dir",
-    "cache_dir",
-}
-# Encoder keys that only matter while training stage 2 or for speed.
-ENCODER_RUNTIME_KEYS = {"trainable_blocks", "channels_last"}
+from harlit.errors import HarlitError
+from harlit.io import atomic_write_json, create_exclusive
 
+log = logging.getLogger(__name__)
 
-def stage1_key(
-    data_cfg: dict[str, Any],
-    dataset: str,
-    modality: str,
-    encoder_cfg: dict[str, Any],
-    seed: int,
-    hidden_classes: list[str],
-    recipe: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The identity of a stage-1 encoder; two runs with equal keys produce interchangeable checkpoints.
-
-    `recipe` is how the encoder was trained (head, optimiser, schedule, loss, epochs), so a short smoke
-    run never stands in for the full stage 1 that a later stage 2 asks for.
-    """
-    data = {k: v for k, v in sorted(data_cfg.items()) if k not in LOADER_ONLY_KEYS}
-    encoder = {k: v for k, v in sorted(encoder_cfg.items()) if k not in ENCODER_RUNTIME_KEYS}
-    return {
-        "dataset": dataset,
-        "modality": modality,
-        "train_ratio": float(data_cfg.get("train_ratio", 1.0)),
-        "hidden_classes": sorted(hidden_classes),
-        "seed": int(seed),
-        "data": data,
-        "encoder": encoder,
-        "recipe": dict(sorted((recipe or {}).items())),
-    }
+ENCODER_FILE = "encoder.pt"
 
 
 def key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call write(file_obj) on a temp file beside `path`, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates 0600 files; give the result the umask's usual mode so a shared cluster can read it.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+def _canonical(key: dict[str, Any]) -> Any:
+    return json.loads(json.dumps(key, sort_keys=True, default=str))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda handle: handle.write(text.encode()))
+@dataclass(frozen=True)
+class Published:
+    """Where the registered encoder for a key lives, and what publishing did.
+
+    status: "added" (this call stored it), "identical" (the same weights were there already) or
+    "kept_other" (different weights were there and stay; `note` says so).
+    """
+
+    path: Path
+    status: str
+    note: str = ""
+
+    @property
+    def registered(self) -> bool:
+        """Whether the registry now serves this run's weights for the key."""
+        return self.status != "kept_other"
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 class CheckpointRegistry:
-    """`root/<dataset>/<modality>-<digest>/{encoder.pt, key.json, metrics.json}`."""
-
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
 
@@ -107,11 +68,11 @@ class CheckpointRegistry:
         return self.root / key["dataset"] / f"{key['modality']}-{key_digest(key)}"
 
     def lookup(self, key: dict[str, Any]) -> Path | None:
-        path = self.folder(key) / "encoder.pt"
+        path = self.folder(key) / ENCODER_FILE
         return path if path.is_file() else None
 
     @contextlib.contextmanager
-    def lock(self, key: dict[str, Any]) -> Iterator[None]:
+    def training_lock(self, key: dict[str, Any]) -> Iterator[None]:
         """Exclusive across processes on this filesystem; blocks until the holder is done."""
         folder = self.folder(key)
         folder.mkdir(parents=True, exist_ok=True)
@@ -122,17 +83,31 @@ class CheckpointRegistry:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def register(self, key: dict[str, Any], encoder: nn.Module, metrics: dict[str, Any], source: str) -> Path:
+    def publish(self, key: dict[str, Any], encoder_file: Path, metrics: dict[str, Any]) -> Published:
+        """Add a finished run's encoder file under `key`, unless the key already holds one.
+
+        An identical encoder already there is a no-op; a different one stays, and the returned note says
+        so (the run's own file keeps its weights): a registered encoder is never overwritten silently.
+        """
         folder = self.folder(key)
-        payload = {
-            "modality": key["modality"],
-            "encoder_state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()},
-            "key": json.dumps(key, sort_keys=True, default=str),
-        }
-        path = folder / "encoder.pt"
-        atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
-        atomic_write_text(folder / "key.json", json.dumps(key, indent=2, sort_keys=True, default=str))
-        atomic_write_text(
-            folder / "metrics.json", json.dumps({**metrics, "source_run": source}, indent=2, default=str)
+        stored_key = folder / "key.json"
+        if stored_key.is_file() and json.loads(stored_key.read_text()) != _canonical(key):
+            raise HarlitError(
+                f"the registry folder {folder} holds another key under the same digest; "
+                "move it away and run again."
+            )
+        payload = torch.load(encoder_file, map_location="cpu", weights_only=True)
+        atomic_write_json(stored_key, key)
+        target = folder / ENCODER_FILE
+        if create_exclusive(target, lambda handle: torch.save(payload, handle)):
+            atomic_write_json(folder / "metrics.json", metrics)
+            return Published(target, "added")
+        existing = torch.load(target, map_location="cpu", weights_only=True)
+        if same_weights(existing["encoder_state_dict"], payload["encoder_state_dict"]):
+            return Published(target, "identical")
+        note = (
+            f"the registry already holds a different {key['modality']} encoder for this setting at {target}; "
+            f"kept it, this run's encoder stays in {encoder_file} (delete {folder} to register this one)"
         )
-        return path
+        log.warning("%s", note)
+        return Published(target, "kept_other", note)

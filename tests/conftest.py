@@ -12,6 +12,9 @@ import pytest
 from omegaconf import DictConfig
 
 from harlit.config import compose_config
+from harlit.startup import configure
+
+configure()  # the warning and logging filters every entry point installs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -54,3 +54,31 @@ def test_user_errors_are_one_sentence_without_traceback(
     assert result.returncode != 0
     assert expected in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_sweep_optimises_a_validation_metric_never_the_test_split(make_cfg) -> None:
+    from harlit.errors import HarlitError
+    from harlit.train import train, validate
+
+    with pytest.raises(HarlitError, match="optimized_metric=test/top1 is not a validation metric"):
+        validate(make_cfg(["+experiment=synthetic_stage1_imu", "optimized_metric=test/top1"]))
+    held_out = train(
+        make_cfg(
+            ["+experiment=synthetic_stage1_imu", "data.num_subjects=4", "data.val_subjects=[3]"], run="val"
+        )
+    )
+    assert held_out["optimized_metric"] == "val/top1"
+    assert held_out["optimized_value"] == held_out["val/top1"] and 0.0 <= held_out["val/top1"] <= 1.0
+    no_validation = train(make_cfg(["+experiment=synthetic_stage1_imu"], run="plain"))
+    assert no_validation["optimized_value"] is None and "val/top1" not in no_validation
+
+
+def test_the_command_line_returns_the_validation_value_and_says_when_there_is_none(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path, "-m", "+experiment=synthetic_stage1_imu", *TINY, f"hydra.sweep.dir={tmp_path / 's'}"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (
+        "selecting settings needs validation subjects (data.val_subjects=[...])"
+        in result.stdout + result.stderr
+    )

@@ -13,7 +13,8 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
 
-from harlit import ddp
+from harlit import dist, launch
+from harlit.build import build_datamodule, build_model, build_trainer
 from harlit.config import instantiate
 from harlit.errors import HarlitError
 from harlit.train import summarize_test
@@ -39,58 +40,72 @@ def run_cli(
 
 # --- fast: the launcher's decisions -----------------------------------------------------------------
 def test_devices_per_node_reads_lightning_forms() -> None:
-    assert ddp.devices_per_node({"devices": 2, "accelerator": "cpu"}) == 2
-    assert ddp.devices_per_node({"devices": "3", "accelerator": "gpu"}) == 3
-    assert ddp.devices_per_node({"devices": [0, 2], "accelerator": "gpu"}) == 2
-    assert ddp.devices_per_node({"devices": "0,1,", "accelerator": "gpu"}) == 2
-    assert ddp.devices_per_node({"devices": "auto", "accelerator": "cpu"}) == 1
+    assert dist.devices_per_node({"devices": 2, "accelerator": "cpu"}) == 2
+    assert dist.devices_per_node({"devices": "3", "accelerator": "gpu"}) == 3
+    assert dist.devices_per_node({"devices": [0, 2], "accelerator": "gpu"}) == 2
+    assert dist.devices_per_node({"devices": "0,1,", "accelerator": "gpu"}) == 2
+    assert dist.devices_per_node({"devices": "auto", "accelerator": "cpu"}) == 1
 
 
 def test_a_job_launches_its_ranks_unless_they_exist(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("LOCAL_RANK", "SLURM_NTASKS", "SLURM_JOB_NAME"):
         monkeypatch.delenv(name, raising=False)
-    assert not ddp.needs_launch(make_cfg(["trainer=cpu"]))
+    assert not dist.needs_launch(make_cfg(["trainer=cpu"]))
     two = make_cfg(["trainer=ddp_cpu"])
-    assert ddp.needs_launch(two)
+    assert dist.needs_launch(two)
     monkeypatch.setenv("SLURM_NTASKS", "2")  # one SLURM task per rank: SLURM created them
-    assert not ddp.needs_launch(two) and ddp.is_external_multi_rank(two)
+    assert not dist.needs_launch(two) and dist.is_external_multi_rank(two)
     monkeypatch.setenv("SLURM_NTASKS", "3")
     with pytest.raises(HarlitError, match="tasks_per_node"):
-        ddp.needs_launch(two)
+        dist.needs_launch(two)
     monkeypatch.setenv("SLURM_NTASKS", "1")  # one task for the job: the job starts its ranks
-    assert ddp.needs_launch(two)
+    assert dist.needs_launch(two)
     monkeypatch.setenv("LOCAL_RANK", "0")
-    assert not ddp.needs_launch(two)
+    assert not dist.needs_launch(two)
 
 
 def test_more_devices_than_gpus_is_one_sentence(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     with pytest.raises(HarlitError) as err:
-        ddp.check_devices(make_cfg(["trainer=ddp", "trainer.devices=4"]))
+        dist.check_devices(make_cfg(["trainer=ddp", "trainer.devices=4"]))
     message = str(err.value)
     assert "trainer.devices=4" in message and "only 2" in message and "\n" not in message
-    ddp.check_devices(make_cfg(["trainer=ddp", "trainer.devices=2"]))
+    dist.check_devices(make_cfg(["trainer=ddp", "trainer.devices=2"]))
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     with pytest.raises(HarlitError, match="no GPU is visible"):
-        ddp.check_devices(make_cfg(["trainer=gpu"]))
+        dist.check_devices(make_cfg(["trainer=gpu"]))
+
+
+def _find_unused_parameters(cfg) -> bool:
+    datamodule = build_datamodule(cfg)
+    model = build_model(cfg, datamodule.num_classes)
+    trainer = build_trainer(cfg, model, datamodule, logger=False)
+    return bool(trainer.strategy._ddp_kwargs["find_unused_parameters"])
 
 
 def test_ddp_is_told_about_skipped_parameters_only_when_needed(make_cfg) -> None:
-    assert not make_cfg(
-        ["trainer=ddp_cpu", "+experiment=synthetic_stage1_imu"]
-    ).trainer.strategy.find_unused_parameters
-    assert not make_cfg(["trainer=ddp_cpu"]).trainer.strategy.find_unused_parameters
-    assert make_cfg(
-        ["trainer=ddp_cpu", "data.num_hidden=2", "data.hidden_from=video"]
-    ).trainer.strategy.find_unused_parameters
-    assert make_cfg(
-        ["trainer=ddp_cpu", "model.missing_value=learned"]
-    ).trainer.strategy.find_unused_parameters
+    # Decided from the model when the trainer is built, not by a config resolver.
+    assert not _find_unused_parameters(make_cfg(["trainer=ddp_cpu", "+experiment=synthetic_stage1_imu"]))
+    assert not _find_unused_parameters(make_cfg(["trainer=ddp_cpu"]))
+    assert _find_unused_parameters(
+        make_cfg(["trainer=ddp_cpu", "data.num_hidden=2", "data.hidden_from=video"])
+    )
+    assert _find_unused_parameters(make_cfg(["trainer=ddp_cpu", "model.head.missing_value=learned"]))
+    # Hidden from both modalities: hidden samples leave training, nothing is ever absent.
+    assert not _find_unused_parameters(
+        make_cfg(["trainer=ddp_cpu", "data.num_hidden=2", "data.hidden_from=both"])
+    )
+    # An explicit choice in the config stands.
+    assert _find_unused_parameters(
+        make_cfg(["trainer=ddp_cpu", "trainer.strategy.find_unused_parameters=true"])
+    )
 
 
 def test_worker_config_carries_the_supervisors_answers(make_cfg, tmp_path: Path) -> None:
     cfg = make_cfg(["trainer=ddp_cpu"])
-    worker = ddp.worker_config(cfg, {"imu": tmp_path / "imu.pt", "video": tmp_path / "video.pt"}, "last.ckpt")
+    worker = launch.worker_config(
+        cfg, {"imu": tmp_path / "imu.pt", "video": tmp_path / "video.pt"}, "last.ckpt"
+    )
     assert "hydra" not in worker and worker.resume is False and worker.ckpt_path == "last.ckpt"
     assert worker.model.imu_ckpt == str(tmp_path / "imu.pt") and worker.model.video_ckpt == str(
         tmp_path / "video.pt"

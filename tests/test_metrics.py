@@ -56,8 +56,8 @@ def test_label_smoothing_applies_to_the_training_loss_only() -> None:
     with torch.no_grad():
         logits = model(batch)
     with torch.no_grad(), pytest.warns(UserWarning, match="self.log"):
-        train_loss = model._step(batch, model.train_metrics, "train")
-        val_loss = model._step(batch, model.val_metrics, "val")
+        train_loss, _ = model._step(batch, model.train_metrics, "train")
+        val_loss, _ = model._step(batch, model.val_metrics, "val")
     assert float(train_loss) == pytest.approx(
         float(F.cross_entropy(logits, batch["label"], label_smoothing=0.2))
     )
@@ -92,3 +92,25 @@ def test_logged_epoch_metrics_match_hand_counts_and_reset_between_epochs() -> No
         assert logged["val/top1"] == pytest.approx(top1)
         assert logged["val/top5"] == pytest.approx(top5)
         assert "val/f1_macro" in logged
+
+
+def test_testing_runs_one_forward_per_batch(make_cfg) -> None:
+    """Per-class F1, the confusion matrix and Top-1/5 come from the same single forward pass."""
+    import pytorch_lightning as pl
+
+    from harlit.build import build_datamodule, build_model
+
+    cfg = make_cfg(["+experiment=synthetic_stage1_imu", "data.eval_batch_size=5"])
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule.num_classes)
+    calls = []
+    model.register_forward_hook(lambda module, args, output: calls.append(len(output)))
+    trainer = pl.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    logged = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    batches = len(datamodule.test_dataloader())
+    assert len(calls) == batches and sum(calls) == len(datamodule.test_set)
+    confusion = model.test_details["confusion_matrix"]
+    assert float(confusion.diag().sum() / confusion.sum()) == pytest.approx(logged["test/top1"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -165,3 +166,71 @@ def test_unreadable_or_wrong_checkpoint_is_a_clear_error(make_cfg, tmp_path) -> 
     torch.save({"modality": "video", "encoder_state_dict": {}}, video_only)
     with pytest.raises(HarlitError, match="holds a video encoder, not a imu one"):
         train(make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={video_only}"]))
+
+
+def test_stage1_key_holds_the_trainable_blocks(make_cfg) -> None:
+    """A stage-1 video run that fine-tunes only some blocks is another encoder than a full fine-tune."""
+    from harlit.stage1 import key_of
+
+    full = key_of(make_cfg(["+experiment=synthetic_stage1_video"]), "video")
+    partial = key_of(
+        make_cfg(["+experiment=synthetic_stage1_video", "model.video.trainable_blocks=[Mixed_5c]"]), "video"
+    )
+    fast = key_of(make_cfg(["+experiment=synthetic_stage1_video", "model.video.channels_last=true"]), "video")
+    assert full != partial and full == fast  # channels_last changes speed, not weights
+
+
+def test_stage2_reuses_the_full_stage1_video_encoder_whatever_blocks_it_fine_tunes(make_cfg) -> None:
+    from harlit.stage1 import key_of, stage1_config
+
+    stage2 = make_cfg(["+experiment=synthetic_stage2", "model.video.trainable_blocks=[Mixed_5c]"])
+    sub = stage1_config(stage2, "video")
+    assert sub.model.video.trainable_blocks == "all"
+    plain = stage1_config(make_cfg(["+experiment=synthetic_stage2"]), "video")
+    assert key_of(sub, "video") == key_of(plain, "video")
+    # A head sweep (model/head=...) stays with stage 2 too: each encoder is trained once.
+    other_head = make_cfg(["+experiment=synthetic_stage2", "model/head=linear"])
+    assert key_of(stage1_config(other_head, "imu"), "imu") == key_of(stage1_config(stage2, "imu"), "imu")
+
+
+def test_the_registry_never_overwrites_an_encoder_silently(tmp_path) -> None:
+    from harlit.registry import CheckpointRegistry
+
+    registry = CheckpointRegistry(tmp_path / "registry")
+    key = {"dataset": "synthetic", "modality": "imu", "seed": 0}
+
+    def encoder_file(name: str, value: float) -> Path:
+        path = tmp_path / name
+        torch.save({"modality": "imu", "encoder_state_dict": {"w": torch.full((2,), value)}}, path)
+        return path
+
+    first = registry.publish(key, encoder_file("a.pt", 1.0), {"run": "a"})
+    assert first.status == "added" and first.registered
+    same = registry.publish(key, encoder_file("b.pt", 1.0), {"run": "b"})
+    assert same.status == "identical" and same.path == first.path
+    other = registry.publish(key, encoder_file("c.pt", 2.0), {"run": "c"})
+    assert other.status == "kept_other" and not other.registered and str(first.path) in other.note
+    stored = torch.load(first.path, weights_only=True)["encoder_state_dict"]["w"]
+    assert torch.equal(stored, torch.full((2,), 1.0))  # the first encoder stays
+    assert json.loads((first.path.parent / "metrics.json").read_text())["run"] == "a"
+
+
+def test_a_rerun_with_other_weights_keeps_the_registered_encoder(make_cfg, monkeypatch) -> None:
+    first = train(make_cfg(["+experiment=synthetic_stage1_imu"], run="first"))
+    registered = Path(first["imu_encoder"])
+    before = registered.stat().st_mtime_ns
+    # Same key, other weights (a nondeterministic GPU rerun, say): simulated by perturbing the run's file.
+    from harlit import outputs
+
+    original = outputs.encoder_payload
+
+    def perturbed(model, key):
+        payload = original(model, key)
+        payload["encoder_state_dict"] = {k: v + 1 for k, v in payload["encoder_state_dict"].items()}
+        return payload
+
+    monkeypatch.setattr(outputs, "encoder_payload", perturbed)
+    rerun = train(make_cfg(["+experiment=synthetic_stage1_imu"], run="rerun"))
+    assert registered.stat().st_mtime_ns == before
+    assert rerun["registered"] is False and "kept it" in rerun["registry_note"]
+    assert rerun["imu_encoder"] == str(registered)

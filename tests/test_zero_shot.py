@@ -96,7 +96,7 @@ def test_stage2_features_carry_the_missing_value_exactly_for_hidden_samples(
             *SMALL,
             f"data.hidden_classes=[{','.join(HIDDEN)}]",
             f"data.hidden_from={hidden_from}",
-            f"model.missing_value={missing_value}",
+            f"model.head.missing_value={missing_value}",
         ]
     )
     dm = instantiate(cfg.data, modalities=["imu", "video"])
@@ -104,7 +104,9 @@ def test_stage2_features_carry_the_missing_value_exactly_for_hidden_samples(
     model: HARClassifier = instantiate(cfg.model, num_classes=dm.num_classes, imu_ckpt=None, video_ckpt=None)
     if missing_value == "learned":
         with torch.no_grad():  # a recognisable learned vector, not the zeros it starts from
-            model.missing[hidden_from].copy_(torch.linspace(-1, 1, model.missing[hidden_from].numel()))
+            model.head.missing[hidden_from].copy_(
+                torch.linspace(-1, 1, model.head.missing[hidden_from].numel())
+            )
     model.eval()  # deterministic features: no dropout, BatchNorm running statistics
     batch = full_batch(dm.train_set)
     is_hidden = torch.as_tensor(np.isin(batch["label"].numpy(), hidden_ids(dm)))
@@ -113,7 +115,7 @@ def test_stage2_features_carry_the_missing_value_exactly_for_hidden_samples(
     assert f"{other}_present" not in batch  # the other modality of a hidden sample is kept
 
     received: list[torch.Tensor] = []
-    model.head.register_forward_hook(lambda module, args, output: received.append(args[0].detach()))
+    model.head.net.register_forward_hook(lambda module, args, output: received.append(args[0].detach()))
     with torch.no_grad():
         model(batch)
         dims = {m: model.encoders[m].out_dim for m in model.encoders}
@@ -122,7 +124,9 @@ def test_stage2_features_carry_the_missing_value_exactly_for_hidden_samples(
     offsets = {"imu": 0, "video": dims["imu"]}  # concatenation order of the encoders
     part = {m: features[:, offsets[m] : offsets[m] + dims[m]] for m in dims}
     expected_missing = (
-        torch.zeros(dims[hidden_from]) if missing_value == "zeros" else model.missing[hidden_from].detach()
+        torch.zeros(dims[hidden_from])
+        if missing_value == "zeros"
+        else model.head.missing[hidden_from].detach()
     )
     assert torch.equal(part[hidden_from][is_hidden], expected_missing.expand(int(is_hidden.sum()), -1))
     torch.testing.assert_close(part[hidden_from][~is_hidden], encoded[hidden_from][~is_hidden])

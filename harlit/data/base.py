@@ -357,7 +357,7 @@ class HARDataModule(pl.LightningDataModule):
         return mean, std
 
     def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
-        from harlit.ddp import evaluation_sampler
+        from harlit.data.sampling import evaluation_sampler
 
         return DataLoader(
             dataset,

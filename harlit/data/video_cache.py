@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from harlit.data.transforms import sample_frame_indices
 from harlit.errors import HarlitError
-from harlit.registry import atomic_write_bytes, atomic_write_text
+from harlit.io import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 

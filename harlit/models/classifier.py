@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -12,17 +11,15 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.utilities.warnings import PossibleUserWarning
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from harlit.errors import HarlitError
-from harlit.models.linear_head import LinearHead
+from harlit.models.heads.base import Head
+from harlit.models.heads.linear import LinearHead
 
 log = logging.getLogger(__name__)
-# Frozen S3D blocks are in eval mode on purpose (BatchNorm statistics stay put).
-warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=PossibleUserWarning)
 
 MODALITIES_OF = {"imu": ("imu",), "video": ("video",), "fusion": ("imu", "video")}
 
@@ -79,12 +76,12 @@ def read_encoder_state(path: str | Path, modality: str) -> dict[str, torch.Tenso
 
 
 class HARClassifier(pl.LightningModule):
-    """Encoders -> (concatenated) features -> head.
+    """Encoders -> per-modality features -> head.
 
     modality "imu" or "video" is stage 1 (one encoder, a linear head); "fusion" is stage 2 (both encoders,
-    loaded from their stage-1 checkpoints, and the fusion MLP). Samples whose modality is marked absent
-    (`batch["<m>_present"] == False`, the hidden-class protocol) never reach that encoder: their features
-    are the missing-modality value, zeros or a learned vector (`missing_value`).
+    loaded from their stage-1 checkpoints, and a fusion head). Samples whose modality is marked absent
+    (`batch["<m>_present"] == False`, e.g. the hidden-class protocol) never reach that encoder; the head
+    puts its missing-modality value in their place.
     """
 
     def __init__(
@@ -94,9 +91,8 @@ class HARClassifier(pl.LightningModule):
         optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
         imu: nn.Module | None = None,
         video: nn.Module | None = None,
-        head: Callable[..., nn.Module] = LinearHead,
+        head: Callable[..., Head] = LinearHead,
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
-        missing_value: str = "zeros",
         imu_ckpt: str | None = None,
         video_ckpt: str | None = None,
         class_names: list[str] | None = None,
@@ -105,8 +101,6 @@ class HARClassifier(pl.LightningModule):
         super().__init__()
         if modality not in MODALITIES_OF:
             raise HarlitError(f"model.modality must be one of {sorted(MODALITIES_OF)}, not {modality!r}.")
-        if missing_value not in ("zeros", "learned"):
-            raise HarlitError(f"model.missing_value must be 'zeros' or 'learned', not {missing_value!r}.")
         self.save_hyperparameters(ignore=["imu", "video", "head", "optimizer", "scheduler"])
         self.modality = modality
         self.modalities = MODALITIES_OF[modality]
@@ -117,16 +111,12 @@ class HARClassifier(pl.LightningModule):
                     f"the {modality} model needs model.{m}; add an encoder config under model.{m}."
                 )
         self.encoders = nn.ModuleDict({m: given[m] for m in self.modalities})
-        in_dim = sum(enc.out_dim for enc in self.encoders.values())
-        self.head = head(in_dim=in_dim, num_classes=num_classes)
-        self.missing_value = missing_value
+        self.head = head(
+            feature_dims={m: enc.out_dim for m, enc in self.encoders.items()}, num_classes=num_classes
+        )
         if not 0.0 <= label_smoothing < 1.0:
             raise HarlitError(f"model.label_smoothing must be in [0, 1), not {label_smoothing}.")
         self.label_smoothing = label_smoothing
-        if missing_value == "learned":
-            self.missing = nn.ParameterDict(
-                {m: nn.Parameter(torch.zeros(enc.out_dim)) for m, enc in self.encoders.items()}
-            )
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.num_classes = num_classes
@@ -142,6 +132,14 @@ class HARClassifier(pl.LightningModule):
             if ckpt and m in self.modalities:
                 self.load_encoder(m, ckpt)
 
+    def may_skip_parameters(self, modalities_may_be_absent: bool) -> bool:
+        """Whether a training step can leave parameters unused, which DDP must be told about.
+
+        A fusion step skips an encoder for a batch whose samples all lack it, and a head's learned
+        missing-modality value is unused when nothing is missing.
+        """
+        return self.modality == "fusion" and (modalities_may_be_absent or self.head.has_missing_parameters)
+
     def load_encoder(self, modality: str, path: str | Path) -> None:
         """Load a stage-1 encoder's weights exactly; a mismatch is a user error, not a traceback."""
         state = read_encoder_state(path, modality)
@@ -155,31 +153,35 @@ class HARClassifier(pl.LightningModule):
             ) from None
         log.info("Loaded the stage-1 %s encoder from %s", modality, path)
 
-    def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        feats = []
+    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Per-modality features and presence masks (None: every sample has the modality).
+
+        Absent rows are zeros here and never pass through the encoder, so its BatchNorm statistics and
+        gradients see only the samples that have the modality; the head fills them in.
+        """
+        features: dict[str, torch.Tensor] = {}
+        present: dict[str, torch.Tensor | None] = {}
         for m, encoder in self.encoders.items():
             inputs = batch[m]
-            present = batch.get(f"{m}_present")
-            if present is None or bool(present.all()):
-                feats.append(encoder(inputs))
+            mask = batch.get(f"{m}_present")
+            present[m] = mask
+            if mask is None:  # the common case: no mask, no host sync
+                features[m] = encoder(inputs)
                 continue
-            out = self._missing_features(m, len(inputs), inputs.device)
-            if bool(present.any()):
-                encoded = encoder(inputs[present])
-                out = out.to(encoded.dtype).index_put((present.nonzero(as_tuple=True)[0],), encoded)
-            feats.append(out)
-        return torch.cat(feats, dim=1) if len(feats) > 1 else feats[0]
-
-    def _missing_features(self, modality: str, batch_size: int, device: torch.device) -> torch.Tensor:
-        dim = self.encoders[modality].out_dim
-        if self.missing_value == "learned":
-            return self.missing[modality].unsqueeze(0).expand(batch_size, dim)
-        return torch.zeros(batch_size, dim, device=device)
+            rows = mask.nonzero(as_tuple=True)[0]
+            if len(rows) == 0:
+                features[m] = torch.zeros(len(mask), encoder.out_dim, device=mask.device)
+                continue
+            encoded = encoder(inputs[rows])
+            features[m] = encoded.new_zeros(len(mask), encoded.shape[1]).index_put((rows,), encoded)
+        return features, present
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head(self.features(batch))
+        return self.head(*self.encode(batch))
 
-    def _step(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str) -> torch.Tensor:
+    def _step(
+        self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch)
         # Smoothing regularises training only; val/test report the plain cross-entropy.
         smoothing = self.label_smoothing if stage == "train" else 0.0
@@ -194,7 +196,7 @@ class HARClassifier(pl.LightningModule):
             mean_loss = self.val_loss if stage == "val" else self.test_loss
             mean_loss.update(loss.detach(), weight=len(batch["label"]))
             self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True)
-        return loss
+        return loss, logits
 
     def _log_epoch_metrics(self, metrics: MetricCollection, stage: str) -> None:
         # Computed and logged once per epoch: handing the collection to log_dict in every step cost
@@ -212,16 +214,15 @@ class HARClassifier(pl.LightningModule):
             encoder.train()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, self.train_metrics, "train")
+        return self._step(batch, self.train_metrics, "train")[0]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, self.val_metrics, "val")
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        logits = self(batch)
-        self.test_f1_per_class.update(logits.float(), batch["label"])
-        self.test_confusion.update(logits.float(), batch["label"])
-        self._step(batch, self.test_metrics, "test")
+        _, logits = self._step(batch, self.test_metrics, "test")  # one forward for every test metric
+        self.test_f1_per_class.update(logits.detach().float(), batch["label"])
+        self.test_confusion.update(logits.detach().float(), batch["label"])
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch_metrics(self.train_metrics, "train")

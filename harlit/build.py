@@ -1,0 +1,97 @@
+"""The one builder: datamodule, model and trainer of a run, from its composed config.
+
+Training (`harlit.train`), the rank workers, `harlit.bench` and evaluation all build through here, so a
+model is made the same way wherever it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from harlit.config import instantiate
+from harlit.data.base import HARDataModule
+from harlit.models.classifier import MODALITIES_OF, HARClassifier
+
+DDP_STRATEGY = "pytorch_lightning.strategies.DDPStrategy"
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.output_dir).expanduser().resolve()
+
+
+def build_datamodule(cfg: DictConfig, modalities: Sequence[str] | None = None) -> HARDataModule:
+    """The run's datamodule, for `modalities` (default: those of `cfg.model.modality`)."""
+    wanted = list(modalities or MODALITIES_OF[cfg.model.modality])
+    return instantiate(cfg.data, modalities=wanted, _convert_="all")
+
+
+def build_model(
+    cfg: DictConfig,
+    num_classes: int,
+    class_names: Sequence[str] | None = None,
+    encoder_files: Mapping[str, str | Path] | None = None,
+) -> HARClassifier:
+    """The LightningModule of `cfg.model`; `encoder_files` are stage-1 encoders to load (stage 2).
+
+    Without `encoder_files` a stage-2 model starts from randomly initialised encoders: the same compute,
+    which is what the benchmark needs.
+    """
+    files = dict(encoder_files or {})
+    model_cfg = cfg.model.copy()
+    with open_dict(model_cfg):
+        model_cfg.pop("imu_ckpt", None)
+        model_cfg.pop("video_ckpt", None)
+        if "video" in files and "video" in model_cfg:
+            model_cfg.video.pretrained = "none"  # the stage-1 weights replace any pretrained init
+    return instantiate(
+        model_cfg,
+        num_classes=num_classes,
+        class_names=list(class_names) if class_names else None,
+        imu_ckpt=str(files["imu"]) if "imu" in files else None,
+        video_ckpt=str(files["video"]) if "video" in files else None,
+    )
+
+
+def modalities_may_be_absent(datamodule: HARDataModule) -> bool:
+    """Whether some training samples lack a modality: stage 2 with classes hidden from one of them."""
+    return (
+        len(datamodule.modalities) > 1
+        and bool(datamodule.hidden_classes)
+        and datamodule.hidden_from != "both"
+    )
+
+
+def _strategy_for(strategy: object, model: HARClassifier, datamodule: HARDataModule) -> object:
+    """DDP must search for unused parameters only when a step can skip some: decided from the model."""
+    if not (OmegaConf.is_dict(strategy) and strategy.get("_target_") == DDP_STRATEGY):
+        return strategy
+    if strategy.get("find_unused_parameters") is not None:
+        return strategy  # the user's explicit choice
+    strategy = strategy.copy()
+    with open_dict(strategy):
+        strategy.find_unused_parameters = model.may_skip_parameters(modalities_may_be_absent(datamodule))
+    return strategy
+
+
+def build_trainer(
+    cfg: DictConfig,
+    model: HARClassifier | None = None,
+    datamodule: HARDataModule | None = None,
+    callbacks: Sequence[pl.Callback] | None = None,
+    **overrides: object,
+) -> pl.Trainer:
+    """The configured Trainer with its loggers and callbacks; `overrides` replace trainer keys and
+    `callbacks`, when given, replace the configured ones."""
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c and "_target_" in c]
+    if callbacks is None:
+        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
+    trainer_cfg = cfg.trainer.copy()
+    with open_dict(trainer_cfg):
+        trainer_cfg.update(overrides)
+        if model is not None and datamodule is not None and "strategy" in trainer_cfg:
+            trainer_cfg.strategy = _strategy_for(trainer_cfg.strategy, model, datamodule)
+    return instantiate(trainer_cfg, logger=loggers or False, callbacks=list(callbacks))

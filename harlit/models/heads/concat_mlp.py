@@ -1,0 +1,35 @@
+"""The paper's fusion head: concatenated modality features -> Linear -> [BN] -> ReLU -> Dropout -> Linear."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from harlit.models.heads.base import Features, Head, Presence
+
+
+class ConcatMLP(Head):
+    """Two-layer MLP over the concatenation of the modality features (in `feature_dims` order)."""
+
+    def __init__(
+        self,
+        feature_dims: Mapping[str, int],
+        num_classes: int,
+        hidden_dim: int = 512,
+        dropout: float = 0.5,
+        batch_norm: bool = True,
+        missing_value: str = "zeros",
+    ) -> None:
+        super().__init__(feature_dims, num_classes, missing_value)
+        self.net = nn.Sequential(
+            nn.Linear(sum(self.feature_dims.values()), hidden_dim),
+            nn.BatchNorm1d(hidden_dim) if batch_norm else nn.Identity(),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, num_classes),
+        )
+
+    def forward(self, features: Features, present: Presence) -> torch.Tensor:
+        return self.net(self.concatenated(features, present))
