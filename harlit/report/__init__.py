@@ -9,6 +9,7 @@ Modules, one job each:
 - runs: reading metrics.json into Runs, grouping them, and the Hydra overrides they share
 - selection: which groups Fig. 2 and Fig. 3 show
 - paper: the paper's own Table 2 numbers, the only quoted (not measured) numbers
+- paths: how report.md names folders and path-valued overrides without the machine's paths
 - tables: report.csv and report.md
 - figures: data_ratio.png, zero_shot.png, confusion_matrix.png
 - make: make_report, which writes all of them into one folder

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harlit.report.paper import PAPER_TABLE2, QUOTED_SOURCE
+from harlit.report.paths import shown_folder, shown_override
 from harlit.report.runs import Group, shared_overrides
 from harlit.report.selection import ratio_groups, zero_shot_groups
 from harlit.report.setups import METRIC_LABELS, METRICS, TABLE2_ROWS
@@ -161,13 +162,16 @@ def pivot_markdown(title: str, groups: Sequence[Group], column: str, metrics: Se
 def write_markdown(
     groups: Sequence[Group], dropped: int, figures: Sequence[str], dirs: Sequence[Path], path: Path
 ) -> None:
-    """report.md: settings, Table 2, Fig. 2 and Fig. 3 tables where their runs exist, all groups, figures."""
+    """report.md: settings, Table 2, Fig. 2 and Fig. 3 tables where their runs exist, all groups, figures.
+
+    Folders and path-valued overrides are shown without the machine's paths (see harlit.report.paths).
+    """
     runs = [r for g in groups for r in g.runs]
-    overrides = shared_overrides(runs)
+    overrides = [shown_override(o) for o in shared_overrides(runs)]
     lines = [
         "# harlit report",
         "",
-        f"Runs read from: {', '.join(str(d) for d in dirs)}. {len(runs)} runs in "
+        f"Runs read from: {', '.join(shown_folder(d, path.parent) for d in dirs)}. {len(runs)} runs in "
         f"{len(groups)} groups"
         + (f"; {dropped} older duplicate run(s) of a seed ignored." if dropped else "."),
         "Numbers are test-set percentages, mean ± sample std (ddof=1) over seeds; n = seeds.",
