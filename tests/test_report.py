@@ -6,18 +6,22 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from harlit.errors import HarlitError
 from harlit.report import make_report, setup_of
 
 CLASSES = ["a", "b", "c", "d"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The start of an absolute or home path ("/tmp/x", "~/x", "~user/x") after a space, quote, `=`, `(` or `,`.
+MACHINE_PATH = re.compile(r"(?:^|[\s`'\"=(,])(?:/|~)[\w.~/-]", re.MULTILINE)
 
 
 def write_run(
@@ -59,6 +63,12 @@ def write_run(
             json.dumps({"classes": CLASSES, "matrix": np.eye(4, dtype=int).tolist()})
         )
     return run
+
+
+def write_overrides(run: Path, overrides: list[str]) -> None:
+    """What Hydra leaves in <run>/.hydra/overrides.yaml: the command-line overrides of the run."""
+    (run / ".hydra").mkdir()
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -179,3 +189,42 @@ def test_directory_without_runs_is_one_sentence_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("harlit: error:")]
     assert len(errors) == 1 and "no finished runs" in errors[0] and "Traceback" not in result.stderr
+
+
+def test_report_names_no_machine_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = tmp_path / "logs" / "sweep"
+    data_root = tmp_path / "data" / "utd_mhad"
+    data_root.mkdir(parents=True)
+    for seed, modality in enumerate(["imu", "imu", "fusion"]):
+        run = write_run(runs, f"run_{seed}", modality=modality, seed=seed, top1=0.5, confusion=seed == 2)
+        write_overrides(
+            run,
+            [
+                f"data.root={data_root}",
+                "+data.cache=~/cache",
+                f"data.extra='{data_root}/extra'",
+                "trainer.max_epochs=2",
+                f"hydra.run.dir={run}",
+            ],
+        )
+    out = tmp_path / "reports" / "table2"
+    written = make_report([runs], out=out)
+
+    report = written["md"].read_text()
+    assert "Runs read from: ../../logs/sweep. 3 runs" in report  # relative to the report's folder
+    overrides = (
+        "`data.root=<data.root>` `+data.cache=<data.cache>` `data.extra=<data.extra>` `trainer.max_epochs=2`"
+    )
+    assert f"Overrides shared by all runs: {overrides}" in report
+    for kind in ("md", "csv"):
+        text = written[kind].read_text()
+        assert str(tmp_path) not in text, kind
+        assert not MACHINE_PATH.search(text), (kind, MACHINE_PATH.search(text))
+
+    # Relative arguments and the default output folder (the first DIR) give relative names too.
+    monkeypatch.chdir(tmp_path)
+    written = make_report([Path("logs/sweep"), Path("data")])
+    report = written["md"].read_text()
+    assert written["md"] == Path("logs/sweep/report.md")
+    assert "Runs read from: ., ../../data. 3 runs" in report
+    assert str(tmp_path) not in report and not MACHINE_PATH.search(report)
