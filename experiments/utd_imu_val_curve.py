@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 import torch
+from harlit.models.linear_head import LinearHead
 
 from harlit.data.transforms import augment_imu, rotate_imu
 from harlit.data.utd_mhad import UTDMHADDataModule
 from harlit.models.imu_cnn import IMUEncoder
-from harlit.models.linear_head import LinearHead
 
 ODD_SUBJECTS = (1, 3, 5, 7)
 DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "utd_mhad"
