@@ -25,9 +25,10 @@ test-all:  ## every test
 demo:  ## the three synthetic stages and a Top-1/Top-5/F1 table (no download)
 	$(PY) -m harlit.demo
 
-lint:  ## ruff lint and format check
+lint:  ## ruff lint and format check, and the import contracts (layers, no cycles)
 	$(PY) -m ruff check harlit tests experiments
 	$(PY) -m ruff format --check harlit tests experiments
+	$(VENV)/bin/lint-imports
 
 format:  ## apply ruff's formatting and safe fixes
 	$(PY) -m ruff check --fix harlit tests experiments
