@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -47,8 +48,23 @@ def build_model(
         model_cfg.pop("video_ckpt", None)
         if "video" in files and "video" in model_cfg:
             model_cfg.video.pretrained = "none"  # the stage-1 weights replace any pretrained init
+    return build_classifier(model_cfg, num_classes, class_names, files)
+
+
+def build_classifier(
+    model_cfg: DictConfig | Mapping[str, Any],
+    num_classes: int,
+    class_names: Sequence[str] | None = None,
+    encoder_files: Mapping[str, str | Path] | None = None,
+) -> HARClassifier:
+    """A HARClassifier from a model config node (a run's `cfg.model`, or a model file's copy of it)."""
+    files = dict(encoder_files or {})
+    # Not recursive: the model builds its encoders, head and optimizer from these configs itself, so
+    # they are part of its hyperparameters and a Lightning checkpoint rebuilds it alone.
     return instantiate(
         model_cfg,
+        _recursive_=False,
+        _convert_="all",
         num_classes=num_classes,
         class_names=list(class_names) if class_names else None,
         imu_ckpt=str(files["imu"]) if "imu" in files else None,

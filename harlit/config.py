@@ -16,12 +16,15 @@ from harlit import CONFIG_DIR
 from harlit.errors import HarlitError
 
 
-def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = True) -> DictConfig:
-    """Compose `conf/config.yaml` with overrides, inside or outside a running Hydra app."""
+def compose_config(
+    overrides: Sequence[str] = (), return_hydra_config: bool = True, config_name: str = "config"
+) -> DictConfig:
+    """Compose `conf/<config_name>.yaml` (training's `config`, or `eval`, `predict`) with overrides,
+    inside or outside a running Hydra app."""
     if GlobalHydra.instance().is_initialized():
-        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+        return compose(config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+        return compose(config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 def task_overrides(cfg: DictConfig | None = None) -> list[str]:
@@ -48,3 +51,19 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
 
 def to_plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def entry_overrides(argv: list[str]) -> list[str]:
+    """The command line as the eval/predict configs read it.
+
+    `model=X` names the model file (`model_path`; conf/model/ is the training config group of that name),
+    and `data.root=X` works with or without `data=NAME` (these configs have no data node of their own).
+    """
+    out = []
+    for arg in argv:
+        if arg.startswith("model="):
+            arg = f"model_path={arg.split('=', 1)[1]}"
+        elif arg.startswith("data.") and "=" in arg:
+            arg = f"++{arg}"
+        out.append(arg)
+    return out

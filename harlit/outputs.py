@@ -1,5 +1,6 @@
-"""What a finished run leaves in its directory: metrics.json, confusion_matrix.json, the stage-1 encoder
-file (also published to the registry), and the W&B summary. Written by rank 0 alone."""
+"""What a finished run leaves in its directory: metrics.json, confusion_matrix.json, model.pt (the
+self-contained model file, `harlit.trained`), the stage-1 encoder file (also published to the
+registry), and the W&B summary. Written by rank 0 alone."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from harlit.data.base import HARDataModule
 from harlit.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from harlit.loggers import log_test_details
 from harlit.models.classifier import HARClassifier
+from harlit.trained import MODEL_FILE, save_model_file
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ def encoder_payload(model: HARClassifier, key: dict[str, Any]) -> dict[str, Any]
         "modality": modality,
         "encoder_state_dict": {k: v.detach().cpu() for k, v in model.encoders[modality].state_dict().items()},
         "key": json.dumps(key, sort_keys=True, default=str),
+        "preprocessing": model.preprocessing,
     }
 
 
@@ -93,6 +96,8 @@ def write_outputs(
         )
     if model.modality != "fusion":
         publish_encoder(cfg, model, out_dir / ENCODER_FILE, metrics)
+    save_model_file(out_dir / MODEL_FILE, model, cfg)
+    metrics["model_file"] = str(out_dir / MODEL_FILE)
     atomic_write_json(out_dir / "metrics.json", metrics)
     log_test_details(loggers, metrics, confusion, datamodule.class_names)
 

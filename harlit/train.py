@@ -19,11 +19,13 @@ from harlit import dist, launch, stage1
 from harlit.build import build_datamodule, build_model, build_trainer, run_dir
 from harlit.checkpointing import exit_when_preempted, resume_checkpoint
 from harlit.config import to_plain
+from harlit.data import preprocess
 from harlit.errors import HarlitError
 from harlit.io import atomic_write_text
 from harlit.loggers import finish_runs, log_config
 from harlit.models.classifier import MODALITIES_OF
 from harlit.outputs import selection_value, summarize_test, write_outputs
+from harlit.trained import encoder_record
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,13 @@ def fit_and_test(
     out_dir.mkdir(parents=True, exist_ok=True)
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
+    if "imu" in files and "imu" in datamodule.modalities:
+        # Stage 2 normalises IMU as its stage-1 encoder was trained (it may come from other data).
+        stats = preprocess.imu_statistics(encoder_record(files["imu"]))
+        if stats is not None:
+            preprocess.use_imu_statistics(datamodule, stats, f"the IMU encoder {files['imu']}")
     model = build_model(cfg, datamodule.num_classes, datamodule.class_names, files)
+    model.preprocessing = preprocess.record_of(datamodule)
     trainer = build_trainer(cfg, model, datamodule)
     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     if dist.global_rank() == 0:

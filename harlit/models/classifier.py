@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from harlit.config import instantiate
 from harlit.errors import HarlitError
 from harlit.models.heads.base import Head
 from harlit.models.heads.linear import LinearHead
@@ -75,52 +76,73 @@ def read_encoder_state(path: str | Path, modality: str) -> dict[str, torch.Tenso
     return encoder_state
 
 
+def _built(node: Any) -> Any:
+    """A module or factory given as a config (`_target_`) is built here; one given built stays as it is."""
+    if isinstance(node, Mapping) and "_target_" in node:
+        return instantiate(node)
+    return node
+
+
 class HARClassifier(pl.LightningModule):
     """Encoders -> per-modality features -> head.
 
     modality "imu" or "video" is stage 1 (one encoder, a linear head); "fusion" is stage 2 (both encoders,
     loaded from their stage-1 checkpoints, and a fusion head). Samples whose modality is marked absent
-    (`batch["<m>_present"] == False`, e.g. the hidden-class protocol) never reach that encoder; the head
-    puts its missing-modality value in their place.
+    (`batch["<m>_present"] == False`, e.g. the hidden-class protocol), missing from the batch, listed in
+    `absent_modalities` or dropped by `modality_dropout` never reach that encoder; the head puts its
+    missing-modality value in their place.
+
+    Encoders, head, optimizer and scheduler may be given as configs (`_target_` dicts, as
+    `harlit.build.build_model` does): they are then part of the hyperparameters, and
+    `HARClassifier.load_from_checkpoint(ckpt)` rebuilds the model from a Lightning checkpoint alone.
     """
 
     def __init__(
         self,
         modality: str,
         num_classes: int,
-        optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
-        imu: nn.Module | None = None,
-        video: nn.Module | None = None,
-        head: Callable[..., Head] = LinearHead,
-        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | Mapping[str, Any],
+        imu: nn.Module | Mapping[str, Any] | None = None,
+        video: nn.Module | Mapping[str, Any] | None = None,
+        head: Callable[..., Head] | Mapping[str, Any] = LinearHead,
+        scheduler: Callable[[torch.optim.Optimizer], Any] | Mapping[str, Any] | None = None,
         imu_ckpt: str | None = None,
         video_ckpt: str | None = None,
         class_names: list[str] | None = None,
         label_smoothing: float = 0.0,
+        modality_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if modality not in MODALITIES_OF:
             raise HarlitError(f"model.modality must be one of {sorted(MODALITIES_OF)}, not {modality!r}.")
-        self.save_hyperparameters(ignore=["imu", "video", "head", "optimizer", "scheduler"])
+        given = {"imu": imu, "video": video, "head": head, "optimizer": optimizer, "scheduler": scheduler}
+        self.save_hyperparameters(ignore=[k for k, v in given.items() if not isinstance(v, Mapping)])
         self.modality = modality
         self.modalities = MODALITIES_OF[modality]
-        given = {"imu": imu, "video": video}
+        encoders = {m: _built(given[m]) for m in ("imu", "video") if m in self.modalities}
         for m in self.modalities:
-            if given[m] is None:
+            if encoders[m] is None:
                 raise HarlitError(
                     f"the {modality} model needs model.{m}; add an encoder config under model.{m}."
                 )
-        self.encoders = nn.ModuleDict({m: given[m] for m in self.modalities})
-        self.head = head(
+        self.encoders = nn.ModuleDict(encoders)
+        self.head = _built(head)(
             feature_dims={m: enc.out_dim for m, enc in self.encoders.items()}, num_classes=num_classes
         )
         if not 0.0 <= label_smoothing < 1.0:
             raise HarlitError(f"model.label_smoothing must be in [0, 1), not {label_smoothing}.")
+        if not 0.0 <= modality_dropout < 1.0:
+            raise HarlitError(f"model.modality_dropout must be in [0, 1), not {modality_dropout}.")
+        if modality_dropout and modality != "fusion":
+            raise HarlitError("model.modality_dropout applies to fusion (stage 2) only; set it to 0.")
         self.label_smoothing = label_smoothing
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
+        self.modality_dropout = modality_dropout
+        self.optimizer_factory = _built(optimizer)
+        self.scheduler_factory = _built(scheduler)
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        self.absent_modalities: set[str] = set()  # evaluation with a sensor missing for every sample
+        self.preprocessing: dict[str, Any] = {}  # what the inputs went through (harlit.data.preprocess)
         self.train_metrics = classification_metrics(num_classes, "train/")
         self.val_metrics = classification_metrics(num_classes, "val/")
         self.test_metrics = classification_metrics(num_classes, "test/")
@@ -128,9 +150,26 @@ class HARClassifier(pl.LightningModule):
         self.test_f1_per_class = MulticlassF1Score(num_classes, average="none")
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_details: dict[str, torch.Tensor] = {}
+        self.keep_test_outputs = False  # harlit.evaluate: per-sample probabilities for predictions.csv
+        self.test_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         for m, ckpt in (("imu", imu_ckpt), ("video", video_ckpt)):
             if ckpt and m in self.modalities:
                 self.load_encoder(m, ckpt)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A checkpoint rebuilds its model alone: the weights come from its state dict, not from the
+        # stage-1 files or the pretrained download the training run started from.
+        hparams = checkpoint.get("hyper_parameters")
+        if hparams is not None:
+            cleaned = {**hparams, "imu_ckpt": None, "video_ckpt": None}  # a copy: the model's own stay
+            video = cleaned.get("video")
+            if isinstance(video, Mapping) and "pretrained" in video:
+                cleaned["video"] = {**video, "pretrained": "none"}
+            checkpoint["hyper_parameters"] = cleaned
+        checkpoint["harlit_preprocessing"] = self.preprocessing
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.preprocessing = checkpoint.get("harlit_preprocessing") or {}
 
     def may_skip_parameters(self, modalities_may_be_absent: bool) -> bool:
         """Whether a training step can leave parameters unused, which DDP must be told about.
@@ -159,22 +198,47 @@ class HARClassifier(pl.LightningModule):
         Absent rows are zeros here and never pass through the encoder, so its BatchNorm statistics and
         gradients see only the samples that have the modality; the head fills them in.
         """
+        size = len(batch["label"]) if "label" in batch else len(next(iter(batch.values())))
+        masks = self._presence(batch, size)
         features: dict[str, torch.Tensor] = {}
-        present: dict[str, torch.Tensor | None] = {}
         for m, encoder in self.encoders.items():
-            inputs = batch[m]
-            mask = batch.get(f"{m}_present")
-            present[m] = mask
+            mask = masks[m]
             if mask is None:  # the common case: no mask, no host sync
-                features[m] = encoder(inputs)
+                features[m] = encoder(batch[m])
                 continue
             rows = mask.nonzero(as_tuple=True)[0]
             if len(rows) == 0:
-                features[m] = torch.zeros(len(mask), encoder.out_dim, device=mask.device)
+                features[m] = torch.zeros(size, encoder.out_dim, device=mask.device)
                 continue
-            encoded = encoder(inputs[rows])
-            features[m] = encoded.new_zeros(len(mask), encoded.shape[1]).index_put((rows,), encoded)
-        return features, present
+            encoded = encoder(batch[m][rows])
+            features[m] = encoded.new_zeros(size, encoded.shape[1]).index_put((rows,), encoded)
+        return features, masks
+
+    def _presence(self, batch: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor | None]:
+        device = batch["label"].device if "label" in batch else self.device
+        masks: dict[str, torch.Tensor | None] = {}
+        for m in self.encoders:
+            if m in self.absent_modalities or m not in batch:
+                masks[m] = torch.zeros(size, dtype=torch.bool, device=device)
+            else:
+                masks[m] = batch.get(f"{m}_present")
+        if self.training and self.modality_dropout > 0 and len(self.encoders) == 2:
+            masks = self._drop_modalities(masks, size, device)
+        return masks
+
+    def _drop_modalities(
+        self, masks: dict[str, torch.Tensor | None], size: int, device: torch.device
+    ) -> dict[str, torch.Tensor | None]:
+        """Each sample that has both modalities loses one, chosen at random, with probability p."""
+        first, second = self.encoders.keys()
+        full = {
+            m: masks[m] if masks[m] is not None else torch.ones(size, dtype=torch.bool, device=device)
+            for m in masks
+        }
+        both = full[first] & full[second]
+        drop = both & (torch.rand(size, device=device) < self.modality_dropout)
+        drop_first = torch.rand(size, device=device) < 0.5
+        return {first: full[first] & ~(drop & drop_first), second: full[second] & ~(drop & ~drop_first)}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.head(*self.encode(batch))
@@ -223,6 +287,8 @@ class HARClassifier(pl.LightningModule):
         _, logits = self._step(batch, self.test_metrics, "test")  # one forward for every test metric
         self.test_f1_per_class.update(logits.detach().float(), batch["label"])
         self.test_confusion.update(logits.detach().float(), batch["label"])
+        if self.keep_test_outputs:
+            self.test_outputs.append((batch["index"].cpu(), logits.detach().float().softmax(dim=1).cpu()))
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch_metrics(self.train_metrics, "train")
