@@ -69,6 +69,21 @@ def test_without_split_column_test_subjects_decide(tmp_path: Path) -> None:
     assert set(dm.table.subjects[dm.test_set.indices]) == {1} and dm.class_names[0] == "open_door"
 
 
+def test_splits_that_come_out_empty_name_what_decides_them(tmp_path: Path) -> None:
+    manifest = make_manifest(tmp_path / "data")
+    with pytest.raises(HarlitError) as err:
+        manifest_dm(manifest, ("imu",), val_subjects=[1]).setup("fit")
+    assert str(err.value) == (
+        f"the manifest training split is empty; change the split column of {manifest} or data.val_subjects=[1]."
+    )
+    without = make_manifest(tmp_path / "plain", split_column=False)
+    with pytest.raises(HarlitError) as err:
+        manifest_dm(without, ("imu",), test_subjects=[3]).setup("fit")
+    assert str(err.value) == (
+        "the manifest test split is empty; change data.test_subjects=[3] (the samples have subjects [1, 2])."
+    )
+
+
 def test_manifest_format_errors(tmp_path: Path) -> None:
     with pytest.raises(HarlitError, match="needs data.manifest"):
         ManifestDataModule(manifest=None)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from harlit.config import compose_config
+from harlit.config import compose_config, instantiate
 from harlit.data.mmact import (
     CLASS_NAMES_35,
     CLASS_NAMES_37,
@@ -115,20 +115,99 @@ def test_35_classes_keep_file_names(tree: tuple[Path, dict[str, list[str]]]) -> 
     assert dm.class_names[dm.table.labels[row]] == "talking_on_phone"
 
 
+# The tiny tree's scene 3 (the desk scene) holds the only *_desk samples, classes that no other scene
+# has: testing on it is a zero-shot run for those two classes, so they are hidden, as they must be.
+DESK_CLASSES = ["talking_on_phone_desk", "using_phone_desk"]
+
+
 @pytest.mark.parametrize(
-    ("protocol", "group", "test_values"),
-    [("cross_view", "cam", {2}), ("cross_scene", "scene", {3}), ("cross_session", "session", {2})],
+    ("protocol", "group", "test_values", "hidden"),
+    [
+        ("cross_view", "cam", {2}, []),
+        ("cross_scene", "scene", {3}, DESK_CLASSES),
+        ("cross_session", "session", {2}, []),
+    ],
 )
 def test_protocols(
-    tree: tuple[Path, dict[str, list[str]]], protocol: str, group: str, test_values: set[int]
+    tree: tuple[Path, dict[str, list[str]]],
+    protocol: str,
+    group: str,
+    test_values: set[int],
+    hidden: list[str],
 ) -> None:
     root, _ = tree
-    dm = mmact(root, ("imu",), protocol=protocol, test_cams=[2], test_scenes=[3], test_sessions=[2])
+    dm = mmact(
+        root,
+        ("imu",),
+        protocol=protocol,
+        test_cams=[2],
+        test_scenes=[3],
+        test_sessions=[2],
+        hidden_classes=hidden,
+    )
     dm.setup("fit")
     values = dm.table.groups[group]
     assert set(values[dm.test_set.indices]) == test_values
     assert not set(values[dm.train_set.indices]) & test_values
     assert len(dm.train_set) + len(dm.test_set) == len(dm.table)
+
+
+def test_cross_view_without_its_test_camera_fails_before_training(
+    tree: tuple[Path, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    # The tree has cameras 1 and 2; cross-view tests camera 4 by default, so the test split is empty.
+    root, _ = tree
+    paths = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}", *TINY]
+    cfg = compose_config(
+        ["+experiment=mmact_stage1_imu", "data.protocol=cross_view", f"data.root={root}", *paths]
+    )
+    dm = instantiate(cfg.data, modalities=["imu"], _convert_="all")
+    with pytest.raises(HarlitError) as err:
+        dm.setup("fit")
+    assert str(err.value) == (
+        "the mmact test split is empty; change data.test_cams=[4] (the samples have cams [1, 2]) "
+        "or data.protocol=cross_view."
+    )
+
+
+def test_empty_training_split_names_the_keys_that_emptied_it(tree: tuple[Path, dict[str, list[str]]]) -> None:
+    root, _ = tree
+    with pytest.raises(HarlitError) as err:
+        mmact(root, ("imu",), protocol="cross_view", test_cams=[1, 2]).setup("fit")
+    assert str(err.value) == (
+        "the mmact training split is empty; change data.test_cams=[1, 2] (the samples have cams [1, 2]) "
+        "or data.protocol=cross_view."
+    )
+    with pytest.raises(HarlitError) as err:
+        mmact(root, ("imu",), val_subjects=[1, 2]).setup("fit")  # validation subjects leave training
+    assert str(err.value).startswith("the mmact training split is empty; change data.train_subjects=[1, 2, ")
+    assert str(err.value).endswith(
+        "data.test_subjects=[17, 18, 19, 20], data.protocol=cross_subject or data.val_subjects=[1, 2]."
+    )
+
+
+def test_training_split_without_a_test_class_fails_unless_it_is_hidden(
+    tree: tuple[Path, dict[str, list[str]]],
+) -> None:
+    root, _ = tree
+    with pytest.raises(HarlitError) as err:
+        mmact(root, ("imu",), protocol="cross_scene", test_scenes=[3]).setup("fit")
+    assert str(err.value) == (
+        "the mmact training split has no sample of talking_on_phone_desk, using_phone_desk, which the "
+        "test split has; change data.test_scenes=[3] (the samples have scenes [1, 3]) or data.protocol=cross_scene."
+    )
+    # Hidden classes are absent from training by design: stage 1 and stage 2 both accept the split.
+    for modalities, hidden_from in ((("imu",), "both"), (("imu", "video"), "imu")):
+        dm = mmact(
+            root,
+            modalities,
+            protocol="cross_scene",
+            test_scenes=[3],
+            hidden_classes=DESK_CLASSES,
+            hidden_from=hidden_from,
+        )
+        dm.setup("fit")
+        assert {dm.class_names[c] for c in dm.table.labels[dm.test_set.indices]} >= set(DESK_CLASSES)
 
 
 def test_other_release_nesting_is_found_by_folder_names(tmp_path: Path) -> None:

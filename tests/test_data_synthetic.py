@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from types import SimpleNamespace
 
@@ -10,7 +12,8 @@ import pytest
 import torch
 
 from harlit.config import instantiate
-from harlit.data.base import stratified_subset
+from harlit.data.augment import Augmentation
+from harlit.data.protocol import SplitProtocol, stratified_subset
 from harlit.errors import HarlitError
 
 
@@ -45,6 +48,31 @@ def test_stratified_subset_rounds_and_keeps_every_class() -> None:
     labels = np.array([0] * 10 + [1] * 3 + [2] * 1)
     subset = stratified_subset(np.arange(14), labels, 0.5, seed=0)
     assert Counter(labels[subset].tolist()) == {0: 5, 1: 2, 2: 1}
+
+
+def test_split_protocol_check_names_at_most_six_missing_classes() -> None:
+    labels = np.arange(10)
+    protocol = SplitProtocol(1.0, [], [9], "both", 0, ("imu",))
+    splits = protocol.apply(labels, np.zeros(10, dtype=np.int64), np.array([0]), np.arange(10))
+    names = [f"c{i}" for i in range(10)]
+    with pytest.raises(HarlitError) as err:
+        protocol.check(splits, labels, names, "toy", ["data.test_subjects=[2]"])
+    # c9 is hidden, so absent from training by design.
+    assert str(err.value) == (
+        "the toy training split has no sample of c1, c2, c3, c4, c5, c6 and 2 more, which the test split "
+        "has; change data.test_subjects=[2]."
+    )
+
+
+def test_empty_splits_are_clear_errors(make_cfg) -> None:
+    with pytest.raises(HarlitError) as err:
+        build(make_cfg, ["data.val_subjects=[1,3]"], ("imu",))
+    assert str(err.value) == (
+        "the synthetic training split is empty; change data.num_subjects=4 (subjects [1, 3] train, the others "
+        "test) or data.val_subjects=[1, 3]."
+    )
+    with pytest.raises(HarlitError, match="^the synthetic test split is empty; change data.num_subjects=1"):
+        build(make_cfg, ["data.num_subjects=1"], ("imu",))
 
 
 @pytest.mark.parametrize("ratio", [0, 1.5, -0.25])
@@ -154,3 +182,53 @@ def test_imu_augmentations_run_inside_training(make_cfg) -> None:
     augment = ["data.augment.imu_rotation=20", "data.augment.imu_crop_scale=0.8", "model.label_smoothing=0.1"]
     metrics = train(make_cfg(["+experiment=synthetic_stage1_imu", *augment]))
     assert 0.0 <= metrics["test/top1"] <= 1.0 and metrics["num_train"] > 0
+
+
+def test_augment_config_builds_an_augmentation_with_the_experiments_keys(make_cfg) -> None:
+    cfg = make_cfg(["+experiment=utd_stage1_imu", "data.augment.imu_crop_scale=0.9"], tiny=False)
+    assert cfg.data.augment._target_ == "harlit.data.augment.Augmentation"
+    augment = instantiate(cfg.data.augment)
+    assert augment == Augmentation(imu_jitter=0.05, imu_scale=0.1, imu_crop_scale=0.9, imu_rotation=15.0)
+    dm = build(make_cfg, ["data.augment.video_flip=true"], ("imu",))
+    assert dm.augment == Augmentation(video_flip=True)
+
+
+def test_datamodules_built_in_python_take_a_dict_or_none(make_cfg) -> None:
+    from harlit.data.synthetic import SyntheticDataModule
+
+    assert SyntheticDataModule(modalities=["imu"]).augment == Augmentation()
+    dm = SyntheticDataModule(
+        modalities=["imu"], imu_devices=[[0, 1, 2]], augment={"imu_jitter": 0.05, "imu_rotation": 15}
+    )
+    assert dm.augment == Augmentation(imu_jitter=0.05, imu_rotation=15.0)
+    with pytest.raises(HarlitError, match="needs data.imu_devices"):
+        SyntheticDataModule(modalities=["imu"], augment={"imu_rotation": 15})
+    with pytest.raises(HarlitError, match=r"unknown key\(s\) \['imu_jiter'\]"):
+        SyntheticDataModule(modalities=["imu"], augment={"imu_jiter": 0.05})
+
+
+def test_augmentation_leaves_evaluation_batches_alone(make_cfg) -> None:
+    dm = build(make_cfg, ["data.augment.imu_jitter=0.5"], ("imu",))
+    batch = {"imu": torch.zeros(4, 6, 8), "label": torch.zeros(4)}
+    assert dm.on_after_batch_transfer(dict(batch), 0)["imu"] is batch["imu"]  # no trainer
+    dm.trainer = SimpleNamespace(training=False)
+    assert dm.on_after_batch_transfer(dict(batch), 0)["imu"] is batch["imu"]
+    dm.trainer = SimpleNamespace(training=True)
+    assert dm.on_after_batch_transfer(dict(batch), 0)["imu"].abs().sum() > 0
+
+
+def test_evaluation_sampler_is_the_default_in_one_process() -> None:
+    from harlit.data.sampling import evaluation_sampler
+
+    assert evaluation_sampler(list(range(10))) is None
+
+
+def test_the_data_package_imports_no_training_machinery() -> None:
+    # harlit.data is imported by training, DDP and registry code; importing back would be a cycle.
+    code = (
+        "import sys, harlit.data.base, harlit.data.synthetic, harlit.data.protocol, harlit.data.augment; "
+        "print(sorted(m for m in sys.modules if m in "
+        "('harlit.train', 'harlit.ddp', 'harlit.config', 'harlit.registry')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -106,15 +106,26 @@ def test_video_frames_are_sampled_on_normalised_time(tmp_path: Path) -> None:
     # whatever rate the container declares, so they line up with the IMU resampled over the same interval.
     root = tmp_path / "utd"
     make_utd_tree(root, actions=[1], subjects=[1], trials=[1], frames=32)
-    dm = utd(root, ("video",), num_frames=8)
-    dm.setup("fit")
-    clip = dm.table.video[0].float()
+    # One sample has no train/test split to set up: the table is what this test reads.
+    table = utd(root, ("video",), num_frames=8).build_table()
+    clip = table.video[0].float()
     expected = [int((i + 0.5) / 8 * 32) for i in range(8)]  # frames 2, 6, 10, ...
     reference = write_video(tmp_path / "ref.avi", 32, 64, 48, seed=111)
     from harlit.data.video_cache import ClipSettings, decode_clip
 
     every = torch.from_numpy(decode_clip(reference, ClipSettings(32, 32))).float()
     assert torch.allclose(clip, every[:, expected], atol=3)
+
+
+def test_subjects_that_leave_a_split_empty_are_named(tmp_path: Path) -> None:
+    root = tmp_path / "utd"
+    make_utd_tree(root, with_video=False)  # subjects 1 and 2
+    with pytest.raises(HarlitError) as err:
+        utd(root, train_subjects=[1], test_subjects=[3]).setup("fit")
+    assert str(err.value) == (
+        "the utd_mhad test split is empty; change data.train_subjects=[1] or data.test_subjects=[3] "
+        "(the samples have subjects [1, 2])."
+    )
 
 
 def test_no_data_says_where_and_what(tmp_path: Path) -> None:

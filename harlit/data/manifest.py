@@ -177,3 +177,9 @@ class ManifestDataModule(FileDataModule):
         else:
             is_test = np.isin(table.subjects, self.test_subjects)
         return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+    def split_keys(self, table: SampleTable) -> list[str]:
+        if self.has_split:
+            return [f"the split column of {self.manifest}"]
+        found = sorted(set(table.subjects.tolist()))
+        return [f"data.test_subjects={self.test_subjects} (the samples have subjects {found})"]

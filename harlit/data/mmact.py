@@ -81,6 +81,7 @@ DESK_VARIANTS = {"talking_on_phone": "talking_on_phone_desk", "using_phone": "us
 CLASS_NAMES_37 = CLASS_NAMES_35 + list(DESK_VARIANTS.values())
 SENSORS = ("acc_phone", "acc_watch", "gyro", "orientation")  # channel order: 3 each, 12 in all
 PROTOCOLS = ("cross_subject", "cross_view", "cross_scene", "cross_session")
+PROTOCOL_GROUP = {"cross_view": "cam", "cross_scene": "scene", "cross_session": "session"}  # test_<group>s
 GROUP_PATTERN = re.compile(r"^(subject|cam|scene|session)[_-]?(\d+)$", re.IGNORECASE)
 LAYOUT = (
     "Video_trimmed/subjectS/camC/sceneN/sessionK/<action>.mp4 and/or "
@@ -375,8 +376,7 @@ class MMActDataModule(FileDataModule):
             train = np.isin(table.subjects, self.train_subjects)
             test = np.isin(table.subjects, self.test_subjects)
         else:
-            group = self.protocol.split("_")[1]  # view -> cam
-            group = "cam" if group == "view" else group
+            group = PROTOCOL_GROUP[self.protocol]
             values = table.groups.get(group)
             if values is None or (values < 0).all():
                 raise HarlitError(
@@ -386,3 +386,12 @@ class MMActDataModule(FileDataModule):
             test = np.isin(values, self.test_groups[group])
             train = ~test
         return np.flatnonzero(train), np.flatnonzero(test)
+
+    def split_keys(self, table: SampleTable) -> list[str]:
+        if self.protocol == "cross_subject":
+            keys = [f"data.train_subjects={self.train_subjects}", f"data.test_subjects={self.test_subjects}"]
+        else:
+            group = PROTOCOL_GROUP[self.protocol]
+            found = sorted(set(table.groups[group].tolist()) - {-1})
+            keys = [f"data.test_{group}s={self.test_groups[group]} (the samples have {group}s {found})"]
+        return [*keys, f"data.protocol={self.protocol}"]

@@ -1,8 +1,13 @@
-"""Evaluation sampling under DDP: every val/test sample scored exactly once."""
+"""How the splits are served: DataLoaders, and the unpadded evaluation sampler used under DDP.
+
+harlit/data imports nothing of the training or DDP machinery; the sampler lives here for that reason.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from torch.utils.data import DataLoader, Dataset
 
 
 def evaluation_sampler(dataset: Any) -> Any:
@@ -22,3 +27,20 @@ def evaluation_sampler(dataset: Any) -> Any:
     from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 
     return UnrepeatedDistributedSampler(dataset, shuffle=False)
+
+
+def split_loader(
+    dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, pin_memory: bool
+) -> DataLoader:
+    """A shuffled training loader, or an ordered evaluation loader (unpadded under DDP)."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        # Under DDP each rank evaluates its own share once, without DistributedSampler's padding.
+        sampler=None if shuffle else evaluation_sampler(dataset),
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+        drop_last=shuffle and len(dataset) > batch_size,  # BatchNorm in the heads needs > 1 sample
+    )

@@ -194,3 +194,8 @@ class SyntheticDataModule(HARDataModule):
     def split(self, table: SampleTable) -> tuple[np.ndarray, np.ndarray]:
         is_train = np.isin(table.subjects, self.train_subjects)
         return np.flatnonzero(is_train), np.flatnonzero(~is_train)
+
+    def split_keys(self, table: SampleTable) -> list[str]:
+        return [
+            f"data.num_subjects={self.num_subjects} (subjects {self.train_subjects} train, the others test)"
+        ]

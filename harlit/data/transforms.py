@@ -1,4 +1,4 @@
-"""Resampling and augmentation shared by every dataset."""
+"""Resampling, normalisation statistics and augmentation shared by every dataset."""
 
 from __future__ import annotations
 
@@ -25,6 +25,13 @@ def sample_frame_indices(num_available: int, num_frames: int) -> np.ndarray:
     # Centres of num_frames equal segments, on the normalised time axis shared with the IMU.
     centres = (np.arange(num_frames) + 0.5) / num_frames
     return np.minimum((centres * num_available).astype(np.int64), num_available - 1)
+
+
+def imu_statistics(imu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (mean, std), each (channels, 1), of a (samples, channels, time) IMU tensor."""
+    mean = imu.mean(dim=(0, 2), keepdim=False).view(-1, 1)
+    std = imu.std(dim=(0, 2)).clamp_min(1e-6).view(-1, 1)
+    return mean, std
 
 
 def augment_video(

@@ -198,3 +198,10 @@ class UTDMHADDataModule(FileDataModule):
         return np.flatnonzero(np.isin(table.subjects, self.train_subjects)), np.flatnonzero(
             np.isin(table.subjects, self.test_subjects)
         )
+
+    def split_keys(self, table: SampleTable) -> list[str]:
+        found = sorted(set(table.subjects.tolist()))
+        return [
+            f"data.train_subjects={self.train_subjects}",
+            f"data.test_subjects={self.test_subjects} (the samples have subjects {found})",
+        ]
