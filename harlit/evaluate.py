@@ -57,6 +57,28 @@ def data_config(cfg: DictConfig, model: TrainedModel, out_dir: Path) -> dict[str
     return data
 
 
+# What an evaluation copies from the training run's metrics.json, so reports group it with that run.
+TRAINING_IDENTITY = (
+    "name",
+    "stage",
+    "seed",
+    "head",
+    "modality_dropout",
+    "train_ratio",
+    "hidden_classes",
+    "hidden_from",
+)
+
+
+def training_identity(model: TrainedModel) -> dict[str, Any]:
+    folder = model.source.parent.parent if model.source.suffix == ".ckpt" else model.source.parent
+    path = folder / "metrics.json"
+    if not path.is_file():
+        return {}
+    trained = json.loads(path.read_text())
+    return {key: trained[key] for key in TRAINING_IDENTITY if key in trained}
+
+
 def check_missing(missing: list[str], model: TrainedModel) -> set[str]:
     unknown = [m for m in missing if m not in model.modalities]
     if unknown:
@@ -122,9 +144,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not logged:
         raise HarlitError(f"the {datamodule.name} test split is empty; check the data.* test keys.")
     metrics = summarize_test(classifier, datamodule, logged[0])
+    metrics.update({"name": cfg.get("name"), **training_identity(model)})
     metrics.update(
         {
-            "name": cfg.get("name"),
+            "evaluation": True,
             "model": str(model.source),
             "modality": classifier.modality,
             "missing_at_test": sorted(missing),

@@ -112,6 +112,8 @@ def fit_and_test(
             "name": cfg.get("name"),
             "stage": 2 if cfg.model.modality == "fusion" else 1,
             "modality": cfg.model.modality,
+            "head": model.head.name,
+            "modality_dropout": float(model.modality_dropout),
             "seed": int(cfg.seed),
             **datamodule.describe(),
             "run_dir": str(out_dir),

@@ -26,6 +26,8 @@ from harlit.models.heads.masking import presence_matrix
 class AttentionFusion(Head):
     """[CLS] + modality tokens -> TransformerEncoder (batch first) -> [CLS] output -> classifier."""
 
+    name = "attention"  # its config in conf/model/head/, and its label in metrics.json and reports
+
     def __init__(
         self,
         feature_dims: Mapping[str, int],

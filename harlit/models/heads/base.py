@@ -24,6 +24,8 @@ Presence = Mapping[str, torch.Tensor | None]  # modality -> (batch,) bool; None:
 class Head(nn.Module):
     """Base head: `feature_dims` orders the modalities; `missing_value` fills absent rows (zeros | learned)."""
 
+    name = "head"  # each head: its config name in conf/model/head/
+
     def __init__(
         self, feature_dims: Mapping[str, int], num_classes: int, missing_value: str = "zeros"
     ) -> None:

@@ -13,6 +13,8 @@ from harlit.models.heads.base import Features, Head, Presence
 class ConcatMLP(Head):
     """Two-layer MLP over the concatenation of the modality features (in `feature_dims` order)."""
 
+    name = "concat_mlp"  # its config in conf/model/head/, and its label in metrics.json and reports
+
     def __init__(
         self,
         feature_dims: Mapping[str, int],

@@ -24,6 +24,8 @@ from harlit.models.heads.masking import masked_softmax, presence_matrix
 class GatedFusion(Head):
     """tanh projections to `hidden_dim`, mixed by a gate over the present modalities, then a classifier."""
 
+    name = "gated"  # its config in conf/model/head/, and its label in metrics.json and reports
+
     def __init__(
         self,
         feature_dims: Mapping[str, int],

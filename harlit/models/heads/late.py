@@ -20,6 +20,8 @@ from harlit.models.heads.masking import masked_softmax, presence_matrix
 class LateFusion(Head):
     """Per-modality classifiers, fused by softmax-normalised learned weights over the present modalities."""
 
+    name = "late"  # its config in conf/model/head/, and its label in metrics.json and reports
+
     def __init__(self, feature_dims: Mapping[str, int], num_classes: int, dropout: float = 0.2) -> None:
         super().__init__(feature_dims, num_classes)
         self.classifiers = nn.ModuleDict(
