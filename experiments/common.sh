@@ -57,3 +57,12 @@ report() {
     "$PYTHON" -m harlit.report "$RUNS" --out "$OUT"
     echo "report: $OUT/report.md" >&2
 }
+
+sweep_into() {  # sweep_into MODALITY SWEEP_CONFIG FOLDER [OVERRIDE...]: like sweep, into $RUNS/FOLDER, the
+    # given overrides (e.g. a grid of their own) before the recipe's
+    local modality="$1" grid="$2" folder="$3"
+    shift 3
+    echo ">> $(experiment_for "$modality") +sweep=$grid $* ${OVERRIDES[*]:-}" >&2
+    "$PYTHON" -m harlit.run -m "+experiment=$(experiment_for "$modality")" "+sweep=$grid" \
+        "hydra.sweep.dir=$RUNS/$folder" "$@" "${OVERRIDES[@]}"
+}

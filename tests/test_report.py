@@ -1,4 +1,5 @@
-"""harlit.report on hand-made metrics.json files: grouping, mean ± std, CSV/Markdown layout, PNGs."""
+"""harlit.report on hand-made metrics.json files: grouping, mean ± std, CSV/Markdown layout, PNGs, fusion heads
+and modality dropout apart, and the robustness table of evaluations with a modality missing at test."""
 
 from __future__ import annotations
 
@@ -39,7 +40,12 @@ def write_run(
     top1_hidden: float | None = None,
     dataset: str = "synthetic",
     confusion: bool = False,
+    head: str | None = None,
+    modality_dropout: float | None = None,
+    missing_at_test: list[str] | None = None,
 ) -> Path:
+    """A run's metrics.json; without head/modality_dropout as older runs wrote it; with missing_at_test as
+    `python -m harlit.evaluate` writes it (an evaluation of a trained model)."""
     run = root / name
     run.mkdir(parents=True)
     metrics = {
@@ -57,6 +63,12 @@ def write_run(
     if hidden:
         metrics["test/top1_hidden"] = top1_hidden
         metrics["test/top1_seen"] = top1
+    if head is not None:
+        metrics["head"] = head
+    if modality_dropout is not None:
+        metrics["modality_dropout"] = modality_dropout
+    if missing_at_test is not None:
+        metrics.update({"evaluation": True, "missing_at_test": missing_at_test, "name": "eval"})
     (run / "metrics.json").write_text(json.dumps(metrics))
     if confusion:
         (run / "confusion_matrix.json").write_text(
@@ -228,3 +240,158 @@ def test_report_names_no_machine_path(tmp_path: Path, monkeypatch: pytest.Monkey
     assert written["md"] == Path("logs/sweep/report.md")
     assert "Runs read from: ., ../../data. 3 runs" in report
     assert str(tmp_path) not in report and not MACHINE_PATH.search(report)
+
+
+def fusion(root: Path, name: str, head: str, p: float, seed: int, top1: float, **kw) -> Path:
+    """A stage-2 run as harlit.run writes it now (head and modality_dropout recorded)."""
+    return write_run(root, name, modality="fusion", seed=seed, top1=top1, head=head, modality_dropout=p, **kw)
+
+
+def evaluation(job: Path, missing: str, seed: int, top1: float, head: str, p: float, **kw) -> Path:
+    """`python -m harlit.evaluate model=<job> eval.missing=[<missing>] hydra.run.dir=<job>/eval_missing_<missing>`."""
+    return write_run(
+        job,
+        f"eval_missing_{missing}",
+        modality="fusion",
+        seed=seed,
+        top1=top1,
+        head=head,
+        modality_dropout=p,
+        missing_at_test=[missing] if missing != "none" else [],
+        **kw,
+    )
+
+
+def test_old_metrics_read_as_paper_setting(tmp_path: Path) -> None:
+    """A metrics.json without head/modality_dropout (older runs) is concat_mlp (fusion) or linear, p=0."""
+    runs = tmp_path / "runs"
+    write_run(runs, "fusion_old", modality="fusion", seed=0, top1=0.90)
+    fusion(runs, "fusion_new", "concat_mlp", 0.0, seed=1, top1=0.94)
+    write_run(runs, "imu_old", modality="imu", seed=0, top1=0.60)
+    write_run(runs, "imu_new", modality="imu", seed=1, top1=0.70, head="linear", modality_dropout=0.0)
+    written = make_report([runs], out=tmp_path / "out")
+    rows = read_csv(written["csv"])
+    both = find(rows, source="measured", setup="IMU+RGB")
+    assert (both["head"], float(both["modality_dropout"]), both["n_seeds"]) == ("concat_mlp", 0.0, "2")
+    assert float(both["top1_mean"]) == pytest.approx(92.0)
+    imu = find(rows, source="measured", setup="IMU")
+    assert (imu["head"], imu["n_seeds"]) == ("linear", "2")
+    report = written["md"].read_text()
+    assert "| synthetic | IMU + video | 2 | 92.00 ± 2.83 |" in report
+    assert "[" not in report.split("## Table 2")[1].split("**Quoted")[0]  # no variant label
+    assert "off the paper's setting" not in report and "Robustness" not in report
+    assert "robustness" not in written
+
+
+def test_heads_and_dropout_are_separate_rows(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    grid = {("concat_mlp", 0.0): (0.90, 0.94), ("late", 0.0): (0.80, 0.84), ("concat_mlp", 0.3): (0.70, 0.72)}
+    grid[("gated", 0.3)] = (0.60, 0.62)
+    for (head, p), values in grid.items():
+        for seed, top1 in enumerate(values):
+            fusion(runs, f"{head}_{p}_{seed}", head, p, seed, top1)
+            # Zero-shot fusion of the same head: its bars and baseline stay with that head.
+            fusion(runs, f"zs_{head}_{p}_{seed}", head, p, seed, top1 - 0.1, hidden=["a"], hidden_from="imu")
+            fusion(runs, f"half_{head}_{p}_{seed}", head, p, seed, top1 - 0.2, ratio=0.5)
+    written = make_report([runs], out=tmp_path / "out")
+
+    rows = read_csv(written["csv"])
+    plain = [
+        r for r in rows if r["source"] == "measured" and r["setup"] == "IMU+RGB" and r["train_ratio"] == "1.0"
+    ]
+    assert len(plain) == 4
+    for (head, p), values in grid.items():
+        row = find(
+            rows, source="measured", setup="IMU+RGB", head=head, modality_dropout=str(p), train_ratio="1.0"
+        )
+        assert float(row["top1_mean"]) == pytest.approx(100 * np.mean(values)) and row["n_seeds"] == "2"
+
+    report = written["md"].read_text()
+    table2 = report.split("## Table 2")[1].split("**Quoted")[0]
+    assert "| synthetic | IMU + video | 2 | 92.00 ± 2.83 |" in table2  # the paper's setting: label unchanged
+    assert "| synthetic | IMU + video [late, p=0] | 2 | 82.00 ± 2.83 |" in table2
+    assert "| synthetic | IMU + video [concat_mlp, p=0.3] | 2 | 71.00 ± 1.41 |" in table2
+    assert "| synthetic | IMU + video [gated, p=0.3] | 2 | 61.00 ± 1.41 |" in table2
+    assert "off the paper's setting" in report
+    # Fig. 2 and Fig. 3 tables: one row per head and dropout, never merged.
+    ratio = report.split("## Fig. 2")[1].split("## Fig. 3")[0]
+    assert "| IMU+RGB [late, p=0] | 62.00 ± 2.83 (n=2) | 82.00 ± 2.83 (n=2) |" in ratio
+    zero = report.split("## Fig. 3")[1].split("## All groups")[0]
+    assert "| IMU*+RGB | 92.00 ± 2.83 (n=2) | 82.00 ± 2.83 (n=2) |" in zero
+    assert "| IMU*+RGB [late, p=0] | 82.00 ± 2.83 (n=2) | 72.00 ± 2.83 (n=2) |" in zero
+    assert "| IMU*+RGB [gated, p=0.3] | 61.00 ± 1.41 (n=2) | 51.00 ± 1.41 (n=2) |" in zero
+    for key in ("data_ratio", "zero_shot"):
+        assert written[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_robustness_table(tmp_path: Path) -> None:
+    """Evaluations with a modality missing feed the robustness table only; numbers by hand."""
+    runs = tmp_path / "runs"
+    # Stage 1: the reference single-modality models (and one at half the data, not a reference).
+    for seed, top1 in enumerate([0.70, 0.80]):
+        write_run(runs / "imu_seeds", str(seed), modality="imu", seed=seed, top1=top1, head="linear")
+    for seed, top1 in enumerate([0.40, 0.50, 0.60]):
+        write_run(runs / "video_seeds", str(seed), modality="video", seed=seed, top1=top1)
+    write_run(runs, "imu_half", modality="imu", seed=0, top1=0.1, ratio=0.5)
+    # concat_mlp, p=0: both 90, 92, 94; IMU only 70, 74, 72; video only 50, 62, 56.
+    sweep = runs / "fusion_robustness"
+    paper = {0: (0.90, 0.70, 0.50), 1: (0.92, 0.74, 0.62), 2: (0.94, 0.72, 0.56)}
+    for seed, (both, imu_only, video_only) in paper.items():
+        job = fusion(sweep, str(seed), "concat_mlp", 0.0, seed, both, confusion=True)
+        evaluation(job, "video", seed, imu_only, "concat_mlp", 0.0, confusion=True)
+        evaluation(job, "imu", seed, video_only, "concat_mlp", 0.0)
+        evaluation(job, "none", seed, 0.05, "concat_mlp", 0.0)  # both present: not used
+    # late, p=0.3: both 88, 90; IMU only 80, 84; video only 60 (seed 0 only).
+    for seed, (both, imu_only) in enumerate([(0.88, 0.80), (0.90, 0.84)]):
+        job = fusion(sweep, f"late_{seed}", "late", 0.3, seed, both)
+        evaluation(job, "video", seed, imu_only, "late", 0.3)
+        if seed == 0:
+            evaluation(job, "imu", seed, 0.60, "late", 0.3)
+    # An evaluation of a model trained on half the data: not in the table.
+    job = fusion(runs, "fusion_half", "concat_mlp", 0.0, 0, 0.5, ratio=0.5)
+    evaluation(job, "imu", 0, 0.3, "concat_mlp", 0.0, ratio=0.5)
+
+    written = make_report([runs], out=tmp_path / "out")
+    report = written["md"].read_text()
+
+    # Evaluations are not training runs: Table 2 and the groups hold the training runs only.
+    table2 = report.split("## Table 2")[1].split("**Quoted")[0]
+    assert "| synthetic | IMU + video | 3 | 92.00 ± 2.00 |" in table2
+    assert "| synthetic | IMU + video [late, p=0.3] | 2 | 89.00 ± 1.41 |" in table2
+    assert "evaluation" not in report.split("## All groups")[1]
+    assert "10 with a modality missing at test" in report and "3 with both modalities present" in report
+    rows = read_csv(written["csv"])
+    assert len([r for r in rows if r["source"] == "measured" and r["setup"] == "IMU+RGB"]) == 3
+    assert (
+        find(rows, source="measured", setup="IMU+RGB", head="concat_mlp", train_ratio="1.0")["n_seeds"] == "3"
+    )
+
+    robust = report.split("## Robustness")[1].split("## All groups")[0]
+    # Drops per seed: IMU only 20, 18, 22 -> 20 ± 2; video only 40, 30, 38 -> 36 ± sqrt(28) = 36 ± 5.29.
+    assert (
+        "| synthetic | IMU+RGB, concat_mlp, p=0 (paper's setting) | 3 | 92.00 ± 2.00 | 72.00 ± 2.00 | "
+        "56.00 ± 6.00 | 20.00 ± 2.00 | 36.00 ± 5.29 |"
+    ) in robust
+    assert (
+        "| synthetic | IMU+RGB, late, p=0.3 | 2 | 89.00 ± 1.41 | 82.00 ± 2.83 | 60.00 (n=1) | 7.00 ± 1.41 | "
+        "28.00 (n=1) |"
+    ) in robust
+    assert "| synthetic | IMU-only model (stage 1, reference) | 2 |  | 75.00 ± 7.07 |  |  |  |" in robust
+    assert "| synthetic | video-only model (stage 1, reference) | 3 |  |  | 50.00 ± 10.00 |  |  |" in robust
+    assert "1 evaluation(s) of models trained on part of the data" in robust
+    assert "[robustness.png](robustness.png)" in report
+
+    missing = "measured: modality missing at test"
+    imu_only = find(rows, source=missing, head="concat_mlp", missing_at_test="video")
+    assert float(imu_only["top1_mean"]) == pytest.approx(72.0) and float(
+        imu_only["top1_std"]
+    ) == pytest.approx(2.0)
+    assert float(imu_only["top1_drop_mean"]) == pytest.approx(20.0)
+    video_only = find(rows, source=missing, head="concat_mlp", missing_at_test="imu")
+    assert float(video_only["top1_drop_mean"]) == pytest.approx(36.0)
+    assert float(video_only["top1_drop_std"]) == pytest.approx(math.sqrt(28.0), abs=1e-4)
+    late = find(rows, source=missing, head="late", missing_at_test="imu")
+    assert (late["n_seeds"], float(late["modality_dropout"]), late["top1_std"]) == ("1", 0.3, "")
+
+    assert written["robustness"].stat().st_size > 10_000
+    assert written["robustness"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,7 +1,8 @@
 """`python -m harlit.report DIR [DIR...]`: Table 2, Fig. 2 and Fig. 3 from the metrics.json of finished runs.
 
-Outputs (in --out, default the first DIR): report.md, report.csv, data_ratio.png, zero_shot.png and
-confusion_matrix.png of one run (--confusion RUN_DIR, or the first full-data fusion run).
+Outputs (in --out, default the first DIR): report.md, report.csv, data_ratio.png, zero_shot.png,
+robustness.png (where evaluations with a modality missing exist) and confusion_matrix.png of one run
+(--confusion RUN_DIR, or the first full-data fusion run).
 """
 
 from __future__ import annotations

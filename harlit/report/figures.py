@@ -1,4 +1,8 @@
-"""The PNG outputs: data_ratio.png (Fig. 2), zero_shot.png (Fig. 3) and one run's confusion_matrix.png."""
+"""The PNG outputs: data_ratio.png (Fig. 2), zero_shot.png (Fig. 3), robustness.png and one run's
+confusion_matrix.png.
+
+A model off the paper's setting (another fusion head, modality dropout) is drawn as its own line or bars,
+labelled [head, p], in a colour of its own."""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from harlit.errors import HarlitError
-from harlit.report.runs import Group, Run
+from harlit.report.robustness import CONDITION_LABELS, CONDITIONS, REFERENCE_LABELS, Robustness
+from harlit.report.runs import Group, GroupKey, Run
 from harlit.report.selection import ratio_groups, zero_shot_groups
 from harlit.report.setups import METRIC_LABELS, TABLE2_ROWS
 
@@ -25,6 +30,24 @@ SETUP_COLOURS = {
     "RGB*+IMU": "tab:red",
     "IMU*+RGB*": "tab:purple",
 }
+# Models off the paper's setting, in the order they first appear in a figure.
+VARIANT_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray", "gold", "navy", "teal")
+CONDITION_COLOURS = {"both": "tab:green", "imu_only": "tab:blue", "video_only": "tab:orange"}
+
+
+def colours_of(keys: Sequence[GroupKey]) -> dict[str, str | None]:
+    """A colour per label: the setup's own for the paper's setting, one of VARIANT_COLOURS otherwise."""
+    colours: dict[str, str | None] = {}
+    variants = 0
+    for key in keys:
+        if key.label in colours:
+            continue
+        if key.paper_setting:
+            colours[key.label] = SETUP_COLOURS.get(key.setup)
+        else:
+            colours[key.label] = VARIANT_COLOURS[variants % len(VARIANT_COLOURS)]
+            variants += 1
+    return colours
 
 
 def _pyplot() -> Any:
@@ -49,17 +72,20 @@ def plot_data_ratio(groups: Sequence[Group], path: Path) -> bool:
         return False  # a curve needs at least two ratios
     plt = _pyplot()
     datasets = sorted({g.key.dataset for g in chosen})
+    colours = colours_of([g.key for g in chosen])
+    labels = list(dict.fromkeys(g.key.label for g in chosen))  # chosen is in group order
     fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 3.8 * len(datasets)), squeeze=False)
     for row, dataset in enumerate(datasets):
         for col, metric in enumerate(("top1", "f1_macro")):
             ax = axes[row][col]
-            for setup in TABLE2_ROWS:
+            for label in labels:
                 line = sorted(
-                    (g for g in chosen if g.key.dataset == dataset and g.key.setup == setup),
+                    (g for g in chosen if g.key.dataset == dataset and g.key.label == label),
                     key=lambda g: g.key.train_ratio,
                 )
                 if not line:
                     continue
+                key = line[0].key
                 stats = [g.stats(metric) for g in line]
                 ax.errorbar(
                     [g.key.train_ratio * 100 for g in line],
@@ -67,8 +93,10 @@ def plot_data_ratio(groups: Sequence[Group], path: Path) -> bool:
                     yerr=[0.0 if math.isnan(s[1]) else s[1] for s in stats],
                     marker="o",
                     capsize=4,
-                    color=SETUP_COLOURS[setup],
-                    label=f"{TABLE2_ROWS[setup]} (n={len(line[0].runs)})",
+                    color=colours[label],
+                    linestyle="-" if key.paper_setting else "--",
+                    label=f"{TABLE2_ROWS[key.setup]}{f' [{key.variant}]' if key.variant else ''} "
+                    f"(n={len(line[0].runs)})",
                 )
             ax.set_xlabel("training data used (%)")
             ax.set_ylabel(f"{METRIC_LABELS[metric]} (%)")
@@ -87,19 +115,20 @@ def plot_zero_shot(groups: Sequence[Group], path: Path) -> bool:
         return False
     plt = _pyplot()
     datasets = sorted({g.key.dataset for g in chosen})
+    colours = colours_of([g.key for g in chosen])
     metrics = ("top1", "f1_macro", "top1_hidden")
     fig, axes = plt.subplots(len(datasets), len(metrics), figsize=(15, 4 * len(datasets)), squeeze=False)
     for row, dataset in enumerate(datasets):
         mine = [g for g in chosen if g.key.dataset == dataset]
         counts = sorted({g.key.num_hidden for g in mine})
-        setups = list(dict.fromkeys(g.key.setup for g in mine))
+        setups = list(dict.fromkeys(g.key.label for g in mine))
         width = 0.8 / len(setups)
         for col, metric in enumerate(metrics):
             ax = axes[row][col]
             for i, setup in enumerate(setups):
                 xs, means, stds = [], [], []
                 for j, count in enumerate(counts):
-                    match = [g for g in mine if g.key.setup == setup and g.key.num_hidden == count]
+                    match = [g for g in mine if g.key.label == setup and g.key.num_hidden == count]
                     if not match:
                         continue
                     mean, std = match[0].stats(metric)
@@ -108,7 +137,7 @@ def plot_zero_shot(groups: Sequence[Group], path: Path) -> bool:
                     xs.append(j + (i - (len(setups) - 1) / 2) * width)
                     means.append(mean)
                     stds.append(0.0 if math.isnan(std) else std)
-                ax.bar(xs, means, width, yerr=stds, capsize=3, color=SETUP_COLOURS.get(setup), label=setup)
+                ax.bar(xs, means, width, yerr=stds, capsize=3, color=colours[setup], label=setup)
             ax.set_xticks(range(len(counts)), [str(c) for c in counts])
             ax.set_xlabel("hidden classes")
             ax.set_ylabel(f"{METRIC_LABELS[metric]} (%)")
@@ -121,8 +150,71 @@ def plot_zero_shot(groups: Sequence[Group], path: Path) -> bool:
     return True
 
 
+def plot_robustness(robust: Robustness | None, path: Path) -> bool:
+    """Grouped bars per fusion model (head × modality dropout): Top-1 with both, IMU only and video only
+    (mean ± std over seeds), with the stage-1 IMU-only and video-only models as horizontal lines."""
+    if robust is None:
+        return False
+    plt = _pyplot()
+    datasets = robust.datasets
+    most = max(sum(r.key.dataset == d for r in robust.rows) for d in datasets)
+    fig, axes = plt.subplots(
+        len(datasets), 1, figsize=(max(7.0, 1.6 * most + 3), 4.2 * len(datasets)), squeeze=False
+    )
+    width = 0.8 / len(CONDITIONS)
+    for ax, dataset in zip(axes[:, 0], datasets, strict=True):
+        rows = [r for r in robust.rows if r.key.dataset == dataset]
+        for i, condition in enumerate(CONDITIONS):
+            xs, means, stds = [], [], []
+            for j, row in enumerate(rows):
+                mean, std = row.stats(condition)
+                if math.isnan(mean):
+                    continue
+                xs.append(j + (i - (len(CONDITIONS) - 1) / 2) * width)
+                means.append(mean)
+                stds.append(0.0 if math.isnan(std) else std)
+            ax.bar(
+                xs,
+                means,
+                width,
+                yerr=stds,
+                capsize=3,
+                color=CONDITION_COLOURS[condition],
+                label=CONDITION_LABELS[condition],
+            )
+        for condition in CONDITIONS[1:]:
+            ref = robust.references.get((dataset, condition))
+            if ref is None:
+                continue
+            mean, std = ref.stats("top1")
+            colour = CONDITION_COLOURS[condition]
+            ax.axhline(
+                mean,
+                color=colour,
+                linestyle="--",
+                linewidth=1.2,
+                label=f"{REFERENCE_LABELS[condition]} (n={len(ref.runs)})",
+            )
+            if not math.isnan(std):
+                ax.axhspan(mean - std, mean + std, color=colour, alpha=0.08)
+        ticks = [
+            f"{row.key.head}\np={row.key.modality_dropout:g}" + ("\n(paper)" if row.key.paper_setting else "")
+            for row in rows
+        ]
+        ax.set_xticks(range(len(rows)), ticks)
+        ax.set_xlabel("fusion head, modality dropout p in training")
+        ax.set_ylabel("Top-1 (%)")
+        ax.set_ylim(0, 100)
+        ax.set_title(f"{dataset}: Top-1 with a modality missing at test (mean ± std over seeds)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _save(plt, fig, path)
+    return True
+
+
 def choose_confusion_run(runs: Sequence[Run]) -> Run | None:
-    """The default run to draw: full data, nothing hidden, fusion before IMU before RGB, lowest seed."""
+    """The default run to draw: full data, nothing hidden, fusion before IMU before RGB, the paper's setting,
+    lowest seed. Give it training runs: an evaluation's confusion matrix is not the model's own test."""
     with_matrix = [r for r in runs if (r.path.parent / "confusion_matrix.json").is_file()]
     order = {"IMU+RGB": 0, "IMU": 1, "RGB": 2}
     return min(
@@ -132,6 +224,9 @@ def choose_confusion_run(runs: Sequence[Run]) -> Run | None:
             r.key.num_hidden > 0,
             r.key.train_ratio != 1.0,
             order.get(r.key.setup, 3),
+            not r.key.paper_setting,
+            r.key.head,
+            r.key.modality_dropout,
             r.seed,
             str(r.path),
         ),
@@ -141,7 +236,7 @@ def choose_confusion_run(runs: Sequence[Run]) -> Run | None:
 def confusion_title(run: Run) -> str:
     """What the default confusion plot says about its run: dataset, setup, ratio, hidden classes, seed."""
     return (
-        f"{run.key.dataset} {run.key.setup}, ratio {run.key.train_ratio:g}, "
+        f"{run.key.dataset} {run.key.label}, ratio {run.key.train_ratio:g}, "
         f"{run.key.num_hidden} hidden, seed {run.seed}"
     )
 

@@ -10,9 +10,11 @@ from harlit.report.figures import (
     confusion_title,
     plot_confusion,
     plot_data_ratio,
+    plot_robustness,
     plot_zero_shot,
 )
-from harlit.report.runs import collect_runs, group_runs
+from harlit.report.robustness import robustness
+from harlit.report.runs import collect_runs, group_runs, split_evaluations
 from harlit.report.tables import write_csv, write_markdown
 
 
@@ -21,11 +23,14 @@ def make_report(
 ) -> dict[str, Path]:
     """Read the runs below `dirs` and write the report files into `out` (default the first dir).
 
-    Returns the written files by kind: "csv", "md", and where drawn "data_ratio", "zero_shot", "confusion".
+    Returns the written files by kind: "csv", "md", and where drawn "data_ratio", "zero_shot", "robustness",
+    "confusion". Evaluations (`python -m harlit.evaluate`) feed only the robustness table and figure.
     """
     dirs = [Path(d).expanduser() for d in dirs]
     runs, dropped = collect_runs(dirs)
+    runs, evaluations, unused_evaluations = split_evaluations(runs)
     groups = group_runs(runs)
+    robust = robustness(groups, evaluations)
     out = Path(out).expanduser() if out else dirs[0]
     out.mkdir(parents=True, exist_ok=True)
     written = {"csv": out / "report.csv", "md": out / "report.md"}
@@ -36,6 +41,9 @@ def make_report(
     if plot_zero_shot(groups, out / "zero_shot.png"):
         written["zero_shot"] = out / "zero_shot.png"
         figures.append("zero_shot.png")
+    if plot_robustness(robust, out / "robustness.png"):
+        written["robustness"] = out / "robustness.png"
+        figures.append("robustness.png")
     # --confusion names a run; without it the default run is drawn, titled by what it is.
     chosen = choose_confusion_run(runs) if confusion is None else None
     if confusion is not None or chosen is not None:
@@ -43,6 +51,8 @@ def make_report(
         plot_confusion(run_dir, out / "confusion_matrix.png", confusion_title(chosen) if chosen else None)
         written["confusion"] = out / "confusion_matrix.png"
         figures.append("confusion_matrix.png")
-    write_csv(groups, written["csv"])
-    write_markdown(groups, dropped, figures, dirs, written["md"])
+    write_csv(groups, written["csv"], robust)
+    write_markdown(
+        groups, dropped, figures, dirs, written["md"], robust, len(evaluations), unused_evaluations
+    )
     return written

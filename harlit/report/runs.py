@@ -1,8 +1,13 @@
 """Reading finished runs: every metrics.json below some folders becomes a Run, and runs form Groups.
 
-A group is one (dataset, setup, training-data ratio, number of hidden classes); its runs are its seeds.
-If a group holds two runs of one seed (a sweep repeated into the same folder), the newest metrics.json
-counts.
+A group is one (dataset, setup, training-data ratio, number of hidden classes, head, modality dropout);
+its runs are its seeds. A metrics.json without "head" (an older run) has the paper's head (concat_mlp for
+fusion, linear for stage 1), one without "modality_dropout" has 0. If a group holds two runs of one seed
+(a sweep repeated into the same folder), the newest metrics.json counts.
+
+A metrics.json of `python -m harlit.evaluate` ("evaluation": true) is a Run with `missing_at_test` set
+(the modalities absent for every test sample, () for none); it keeps its training run's GroupKey but is
+never a training run: split_evaluations keeps evaluations out of the groups of Table 2, Fig. 2 and Fig. 3.
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from harlit.errors import HarlitError
-from harlit.report.setups import BASE_SETUPS, METRICS, ZERO_SHOT_SETUPS, setup_of
+from harlit.report.setups import (
+    BASE_SETUPS,
+    METRICS,
+    ZERO_SHOT_SETUPS,
+    default_head,
+    head_rank,
+    setup_of,
+    variant_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +41,23 @@ class GroupKey:
     setup: str
     train_ratio: float
     num_hidden: int
+    head: str
+    modality_dropout: float
+
+    @property
+    def paper_setting(self) -> bool:
+        """Whether the model is the paper's: its default head (concat_mlp for fusion) and no modality dropout."""
+        return self.head == default_head(self.setup) and self.modality_dropout == 0
+
+    @property
+    def variant(self) -> str:
+        """'' for the paper's setting, else e.g. 'late, p=0.3'."""
+        return "" if self.paper_setting else variant_name(self.head, self.modality_dropout)
+
+    @property
+    def label(self) -> str:
+        """The setup as tables and figures name it: 'IMU+RGB', or 'IMU+RGB [late, p=0.3]' off the paper's setting."""
+        return f"{self.setup} [{self.variant}]" if self.variant else self.setup
 
 
 @dataclass
@@ -39,6 +69,11 @@ class Run:
     hidden_classes: list[str]
     values: dict[str, float]
     mtime: float
+    missing_at_test: tuple[str, ...] | None = None  # an evaluation's absent modalities; None: a training run
+
+    @property
+    def is_evaluation(self) -> bool:
+        return self.missing_at_test is not None
 
 
 @dataclass
@@ -71,18 +106,27 @@ def read_run(path: Path) -> Run | None:
         return None
     hidden = list(data.get("hidden_classes") or [])
     hidden_from = str(data.get("hidden_from") or "none")
+    setup = setup_of(str(data["modality"]), hidden_from, len(hidden))
     key = GroupKey(
         dataset=str(data.get("dataset", "unknown")),
-        setup=setup_of(str(data["modality"]), hidden_from, len(hidden)),
+        setup=setup,
         train_ratio=float(data.get("train_ratio", 1.0)),
         num_hidden=len(hidden),
+        head=str(data.get("head") or default_head(setup)),
+        modality_dropout=float(data.get("modality_dropout") or 0.0),
     )
     values = {m: float(data[f"test/{m}"]) for m in METRICS if isinstance(data.get(f"test/{m}"), (int, float))}
-    return Run(path, key, int(data.get("seed", 0)), hidden_from, hidden, values, path.stat().st_mtime)
+    missing = tuple(sorted(data.get("missing_at_test") or [])) if data.get("evaluation") else None
+    return Run(
+        path, key, int(data.get("seed", 0)), hidden_from, hidden, values, path.stat().st_mtime, missing
+    )
 
 
 def collect_runs(dirs: Sequence[Path]) -> tuple[list[Run], int]:
-    """All runs below `dirs`, one per (group, seed): the newest wins. Returns the runs and how many were dropped."""
+    """All runs below `dirs`, one per (group, seed, missing_at_test): the newest wins.
+
+    Returns the runs (evaluations included, see split_evaluations) and how many were dropped.
+    """
     for d in dirs:
         if not d.is_dir():
             raise HarlitError(f"{d} is not a directory; give the output folder of a run or a sweep.")
@@ -94,24 +138,45 @@ def collect_runs(dirs: Sequence[Path]) -> tuple[list[Run], int]:
             f"no finished runs (metrics.json with test metrics) below {names}; run an experiment first "
             f"or point harlit.report at its output folder."
         )
-    newest: dict[tuple[GroupKey, int], Run] = {}
+    newest: dict[tuple[GroupKey, int, tuple[str, ...] | None], Run] = {}
     for run in runs:
-        slot = (run.key, run.seed)
+        slot = (run.key, run.seed, run.missing_at_test)
         if slot not in newest or run.mtime > newest[slot].mtime:
             newest[slot] = run
     return list(newest.values()), len(runs) - len(newest)
 
 
+def split_evaluations(runs: Iterable[Run]) -> tuple[list[Run], list[Run], int]:
+    """(training runs, evaluations with a modality missing, number of evaluations with none missing).
+
+    An evaluation with both modalities present repeats its training run's own test, so it is not used.
+    """
+    runs = list(runs)
+    training = [r for r in runs if not r.is_evaluation]
+    missing = [r for r in runs if r.is_evaluation and r.missing_at_test]
+    return training, missing, len(runs) - len(training) - len(missing)
+
+
+def group_order(key: GroupKey) -> tuple:
+    """Dataset, setup (plain before zero-shot), head (the paper's first), dropout, ratio, hidden classes."""
+    order = {s: i for i, s in enumerate([*BASE_SETUPS.values(), *ZERO_SHOT_SETUPS])}
+    return (
+        key.dataset,
+        order.get(key.setup, 99),
+        not key.paper_setting,
+        head_rank(key.head),
+        key.modality_dropout,
+        key.train_ratio,
+        key.num_hidden,
+    )
+
+
 def group_runs(runs: Iterable[Run]) -> list[Group]:
-    """Runs by GroupKey, ordered by dataset, setup (plain before zero-shot), ratio and hidden classes."""
+    """Runs by GroupKey, in group_order."""
     groups: dict[GroupKey, Group] = {}
     for run in runs:
         groups.setdefault(run.key, Group(run.key)).runs.append(run)
-    order = {s: i for i, s in enumerate([*BASE_SETUPS.values(), *ZERO_SHOT_SETUPS])}
-    return sorted(
-        groups.values(),
-        key=lambda g: (g.key.dataset, order.get(g.key.setup, 99), g.key.train_ratio, g.key.num_hidden),
-    )
+    return sorted(groups.values(), key=lambda g: group_order(g.key))
 
 
 def shared_overrides(runs: Sequence[Run]) -> list[str]:

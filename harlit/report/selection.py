@@ -1,10 +1,15 @@
-"""Which groups Fig. 2 (training-data ratio) and Fig. 3 (hidden-class zero-shot) show, in tables and plots."""
+"""Which groups Fig. 2 (training-data ratio) and Fig. 3 (hidden-class zero-shot) show, in tables and plots.
+
+Both take training groups only (never evaluations). Models of one setup with different heads or modality
+dropout stay apart: their groups differ, and tables and figures name them by GroupKey.label.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from harlit.report.runs import Group, GroupKey
+from harlit.report.runs import Group, group_order
 from harlit.report.setups import TABLE2_ROWS, ZERO_SHOT_BASELINE, ZERO_SHOT_SETUPS
 
 
@@ -14,15 +19,19 @@ def ratio_groups(groups: Sequence[Group]) -> list[Group]:
 
 
 def zero_shot_groups(groups: Sequence[Group]) -> list[Group]:
-    """Full-data groups of the zero-shot setups that occur, plus their nothing-hidden baselines (relabelled)."""
+    """Full-data groups of the zero-shot setups that occur, plus their nothing-hidden baselines (relabelled).
+
+    A baseline is the plain group of the same dataset, head and modality dropout: each head's zero-shot
+    setups get their own bars, never another head's.
+    """
     full = [g for g in groups if g.key.train_ratio == 1.0]
-    starred = {(g.key.dataset, g.key.setup) for g in full if g.key.num_hidden > 0}
+    starred = {replace(g.key, num_hidden=0) for g in full if g.key.num_hidden > 0}
     out = [g for g in full if g.key.num_hidden > 0]
     for g in full:
         if g.key.num_hidden:
             continue
-        for dataset, setup in sorted(starred):
-            if dataset == g.key.dataset and ZERO_SHOT_BASELINE[setup] == g.key.setup:
-                out.append(Group(GroupKey(dataset, setup, 1.0, 0), g.runs))
+        for key in sorted(starred, key=group_order):
+            if replace(key, setup=ZERO_SHOT_BASELINE[key.setup]) == g.key:
+                out.append(Group(key, g.runs))
     order = {s: i for i, s in enumerate(ZERO_SHOT_SETUPS)}
-    return sorted(out, key=lambda g: (g.key.dataset, order[g.key.setup], g.key.num_hidden))
+    return sorted(out, key=lambda g: (g.key.dataset, order[g.key.setup], group_order(g.key)))

@@ -1,4 +1,5 @@
-"""The report's vocabulary: the metrics it reads and the setups (IMU, RGB, IMU+RGB, IMU*, ...) runs fall into."""
+"""The report's vocabulary: the metrics it reads, the setups (IMU, RGB, IMU+RGB, IMU*, ...) runs fall into,
+and the model variants (fusion head, modality dropout) that keep runs of one setup apart."""
 
 from __future__ import annotations
 
@@ -17,6 +18,33 @@ ZERO_SHOT_BASELINE = {
     "RGB*+IMU": "IMU+RGB",
     "IMU*+RGB*": "IMU+RGB",
 }
+
+
+# The head a metrics.json without "head" had (older runs): the paper's fusion head, stage 1's linear one.
+PAPER_FUSION_HEAD = "concat_mlp"
+STAGE1_HEAD = "linear"
+# Fusion heads in the order the report lists them (the paper's first); others follow by name.
+HEAD_ORDER = (PAPER_FUSION_HEAD, "late", "gated", "attention")
+
+
+def is_fusion(setup: str) -> bool:
+    """Whether a setup ('IMU+RGB', 'IMU*+RGB', ...) is a stage-2 fusion model."""
+    return "+" in setup
+
+
+def default_head(setup: str) -> str:
+    """The head of the paper's setting for a setup: concat_mlp for fusion, linear for stage 1."""
+    return PAPER_FUSION_HEAD if is_fusion(setup) else STAGE1_HEAD
+
+
+def head_rank(head: str) -> tuple[int, str]:
+    """Sort key of a head: HEAD_ORDER first, then any other by name."""
+    return (HEAD_ORDER.index(head), "") if head in HEAD_ORDER else (len(HEAD_ORDER), head)
+
+
+def variant_name(head: str, modality_dropout: float) -> str:
+    """A model variant as the report writes it, e.g. 'late, p=0.3'."""
+    return f"{head}, p={modality_dropout:g}"
 
 
 def setup_of(modality: str, hidden_from: str, num_hidden: int) -> str:

@@ -1,7 +1,10 @@
-"""The text outputs: report.csv (one row per group, then the quoted paper rows) and report.md.
+"""The text outputs: report.csv (one row per group, per evaluation group, then the quoted paper rows) and
+report.md.
 
 report.md holds Table 2 (measured, then the paper's numbers labelled as quoted), the Fig. 2 and Fig. 3
-numbers as one table per dataset and metric, and every group.
+numbers as one table per dataset and metric, the robustness table where evaluations with a modality
+missing exist, and every group. A model off the paper's setting (another fusion head, modality dropout)
+is labelled with it, e.g. 'IMU + video [late, p=0.3]'; the paper's setting keeps the plain label.
 """
 
 from __future__ import annotations
@@ -14,22 +17,36 @@ from typing import Any
 
 from harlit.report.paper import PAPER_TABLE2, QUOTED_SOURCE
 from harlit.report.paths import shown_folder, shown_override
-from harlit.report.runs import Group, shared_overrides
+from harlit.report.robustness import (
+    CONDITION_LABELS,
+    CONDITIONS,
+    REFERENCE_LABELS,
+    Robustness,
+    model_name,
+)
+from harlit.report.runs import Group, GroupKey, shared_overrides
 from harlit.report.selection import ratio_groups, zero_shot_groups
-from harlit.report.setups import METRIC_LABELS, METRICS, TABLE2_ROWS
+from harlit.report.setups import METRIC_LABELS, METRICS, TABLE2_ROWS, default_head
 
 CSV_COLUMNS = [
     "source",
     "dataset",
     "setup",
+    "head",
+    "modality_dropout",
+    "missing_at_test",
     "train_ratio",
     "num_hidden",
     "hidden_from",
     "n_seeds",
     "seeds",
     *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")],
+    "top1_drop_mean",
+    "top1_drop_std",
     "hidden_classes",
 ]
+# report.csv's source column: a training group, a group of evaluations with a modality missing at test.
+MEASURED, EVALUATION = "measured", "measured: modality missing at test"
 
 
 def fmt(mean: float, std: float) -> str:
@@ -45,30 +62,50 @@ def hidden_names(group: Group) -> str:
     return "; ".join(f"seed {s}: {', '.join(names)}" for s, names in sorted(per_seed.items()))
 
 
-def csv_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
-    """One row per measured group, then one per quoted paper result (no std, no seeds)."""
-    rows: list[dict[str, Any]] = []
-    for g in groups:
-        row: dict[str, Any] = {
-            "source": "measured",
-            "dataset": g.key.dataset,
-            "setup": g.key.setup,
-            "train_ratio": g.key.train_ratio,
-            "num_hidden": g.key.num_hidden,
-            "hidden_from": ",".join(sorted({r.hidden_from for r in g.runs})),
-            "n_seeds": len(g.runs),
-            "seeds": " ".join(map(str, g.seeds)),
-        }
-        for m in METRICS:
-            mean, std = g.stats(m)
-            row[f"{m}_mean"], row[f"{m}_std"] = round(mean, 4), round(std, 4)
-        row["hidden_classes"] = hidden_names(g)
-        rows.append(row)
+def group_row(g: Group, source: str, missing: str = "") -> dict[str, Any]:
+    """A CSV row of a group: its key, seeds, and mean and std of every metric."""
+    row: dict[str, Any] = {
+        "source": source,
+        "dataset": g.key.dataset,
+        "setup": g.key.setup,
+        "head": g.key.head,
+        "modality_dropout": g.key.modality_dropout,
+        "missing_at_test": missing,
+        "train_ratio": g.key.train_ratio,
+        "num_hidden": g.key.num_hidden,
+        "hidden_from": ",".join(sorted({r.hidden_from for r in g.runs})),
+        "n_seeds": len(g.runs),
+        "seeds": " ".join(map(str, g.seeds)),
+    }
+    for m in METRICS:
+        mean, std = g.stats(m)
+        row[f"{m}_mean"], row[f"{m}_std"] = round(mean, 4), round(std, 4)
+    row["hidden_classes"] = hidden_names(g)
+    return row
+
+
+def csv_rows(groups: Sequence[Group], robust: Robustness | None = None) -> list[dict[str, Any]]:
+    """One row per measured group; per evaluation group (a fusion model with one modality missing at test,
+    with its Top-1 drop from both present); then one per quoted paper result (no std, no seeds)."""
+    rows = [group_row(g, MEASURED) for g in groups]
+    for robust_row in robust.rows if robust else []:
+        for condition in CONDITIONS[1:]:
+            cell = robust_row.cells.get(condition)
+            if cell is None:
+                continue
+            missing = cell.runs[0].missing_at_test or ()
+            row = group_row(cell, EVALUATION, ",".join(missing))
+            mean, std, _ = robust_row.drop(condition)
+            row["top1_drop_mean"], row["top1_drop_std"] = round(mean, 4), round(std, 4)
+            rows.append(row)
     for paper in PAPER_TABLE2:
         row = {
             "source": QUOTED_SOURCE,
             "dataset": paper.dataset,
             "setup": paper.setup,
+            "head": default_head(paper.setup),
+            "modality_dropout": 0.0,
+            "missing_at_test": "",
             "train_ratio": 1.0,
             "num_hidden": 0,
             "hidden_from": "none",
@@ -81,19 +118,26 @@ def csv_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_csv(groups: Sequence[Group], path: Path) -> None:
+def write_csv(groups: Sequence[Group], path: Path, robust: Robustness | None = None) -> None:
     """report.csv: csv_rows in CSV_COLUMNS order, NaN as an empty cell."""
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, restval="")
         writer.writeheader()
-        for row in csv_rows(groups):
+        for row in csv_rows(groups, robust):
             writer.writerow(
                 {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             )
 
 
+def table2_row(key: GroupKey) -> str:
+    """A group's Table 2 row name: 'IMU + video', or 'IMU + video [late, p=0.3]' off the paper's setting."""
+    return f"{TABLE2_ROWS[key.setup]} [{key.variant}]" if key.variant else TABLE2_ROWS[key.setup]
+
+
 def table2_markdown(groups: Sequence[Group]) -> list[str]:
-    """Table 2 as measured (full data, nothing hidden), then the paper's own numbers, labelled as quoted."""
+    """Table 2 as measured (full data, nothing hidden), then the paper's own numbers, labelled as quoted.
+
+    Models off the paper's setting (another fusion head, modality dropout) get rows of their own."""
     lines = [
         "## Table 2: single modalities and fusion (all training data, no hidden classes)",
         "",
@@ -106,9 +150,7 @@ def table2_markdown(groups: Sequence[Group]) -> list[str]:
         if g.key.num_hidden == 0 and g.key.train_ratio == 1.0 and g.key.setup in TABLE2_ROWS:
             cells = [fmt(*g.stats(m)) for m in ("top1", "top5", "f1_macro")]
             lines.append(
-                f"| {g.key.dataset} | {TABLE2_ROWS[g.key.setup]} | {len(g.runs)} | "
-                + " | ".join(cells)
-                + " |"
+                f"| {g.key.dataset} | {table2_row(g.key)} | {len(g.runs)} | " + " | ".join(cells) + " |"
             )
     lines += [
         "",
@@ -133,12 +175,13 @@ def table2_markdown(groups: Sequence[Group]) -> list[str]:
 
 
 def pivot_markdown(title: str, groups: Sequence[Group], column: str, metrics: Sequence[str]) -> list[str]:
-    """One table per dataset and metric: setups as rows, `column` (train_ratio or num_hidden) as columns."""
+    """One table per dataset and metric: setups (labelled by variant) as rows, `column` (train_ratio or
+    num_hidden) as columns."""
     lines = [f"## {title}", ""]
     for dataset in sorted({g.key.dataset for g in groups}):
         chosen = [g for g in groups if g.key.dataset == dataset]
         columns = sorted({getattr(g.key, column) for g in chosen})
-        setups = list(dict.fromkeys(g.key.setup for g in chosen))
+        setups = list(dict.fromkeys(g.key.label for g in chosen))
         for metric in metrics:
             if all(math.isnan(g.stats(metric)[0]) for g in chosen):
                 continue
@@ -152,18 +195,77 @@ def pivot_markdown(title: str, groups: Sequence[Group], column: str, metrics: Se
             for setup in setups:
                 cells = []
                 for c in columns:
-                    match = [g for g in chosen if g.key.setup == setup and getattr(g.key, column) == c]
+                    match = [g for g in chosen if g.key.label == setup and getattr(g.key, column) == c]
                     cells.append(f"{fmt(*match[0].stats(metric))} (n={len(match[0].runs)})" if match else "")
                 lines.append(f"| {setup} | " + " | ".join(cells) + " |")
             lines.append("")
     return lines
 
 
-def write_markdown(
-    groups: Sequence[Group], dropped: int, figures: Sequence[str], dirs: Sequence[Path], path: Path
-) -> None:
-    """report.md: settings, Table 2, Fig. 2 and Fig. 3 tables where their runs exist, all groups, figures.
+def robustness_markdown(robust: Robustness) -> list[str]:
+    """The robustness table: Top-1 of each fusion model with both, IMU only, video only, and the drops."""
+    lines = [
+        "## Robustness: a modality missing at test (all training data, no hidden classes)",
+        "",
+        "Top-1 in %, mean ± sample std over seeds. *both*: the fusion runs' own test; *IMU only* / "
+        "*video only*: the same models tested with video / IMU absent for every test sample "
+        "(`python -m harlit.evaluate eval.missing=[video]` / `[imu]`). A drop is both minus single per "
+        "seed, in percentage points, mean ± std over the seeds with both numbers. p is "
+        "model.modality_dropout in training; the paper's setting is concat_mlp, p=0. The stage-1 rows are "
+        "the single-modality models trained on their own (reference).",
+        "",
+        "| dataset | model | seeds | "
+        + " | ".join(CONDITION_LABELS[c] for c in CONDITIONS)
+        + " | "
+        + " | ".join(f"drop, {CONDITION_LABELS[c]}" for c in CONDITIONS[1:])
+        + " |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
 
+    def cell(mean: float, std: float, n: int, n_row: int) -> str:
+        return fmt(mean, std) + (f" (n={n})" if n and n != n_row else "")
+
+    for dataset in robust.datasets:
+        for row in (r for r in robust.rows if r.key.dataset == dataset):
+            n_row = row.seeds("both") or max(row.seeds(c) for c in CONDITIONS)
+            cells = [cell(*row.stats(c), row.seeds(c), n_row) for c in CONDITIONS]
+            cells += [cell(*row.drop(c), n_row) for c in CONDITIONS[1:]]
+            lines.append(f"| {dataset} | {model_name(row.key)} | {n_row} | " + " | ".join(cells) + " |")
+        for condition in CONDITIONS[1:]:
+            ref = robust.references.get((dataset, condition))
+            if ref is None:
+                continue
+            cells = [fmt(*ref.stats("top1")) if c == condition else "" for c in CONDITIONS]
+            lines.append(
+                f"| {dataset} | {REFERENCE_LABELS[condition]} | {len(ref.runs)} | "
+                + " | ".join(cells)
+                + " |  |  |"
+            )
+    lines.append("")
+    if robust.left_out:
+        lines += [
+            f"{robust.left_out} evaluation(s) of models trained on part of the data or with hidden "
+            "classes are not in this table.",
+            "",
+        ]
+    return lines
+
+
+def write_markdown(
+    groups: Sequence[Group],
+    dropped: int,
+    figures: Sequence[str],
+    dirs: Sequence[Path],
+    path: Path,
+    robust: Robustness | None = None,
+    missing_evaluations: int = 0,
+    unused_evaluations: int = 0,
+) -> None:
+    """report.md: settings, Table 2, Fig. 2 and Fig. 3 tables where their runs exist, the robustness
+    table where evaluations with a modality missing exist, all groups, figures.
+
+    `groups` are training runs only; `missing_evaluations` counts evaluations with a modality missing,
+    `unused_evaluations` those with both modalities present.
     Folders and path-valued overrides are shown without the machine's paths (see harlit.report.paths).
     """
     runs = [r for g in groups for r in g.runs]
@@ -177,6 +279,31 @@ def write_markdown(
         "Numbers are test-set percentages, mean ± sample std (ddof=1) over seeds; n = seeds.",
         "",
     ]
+    said = []
+    if missing_evaluations:
+        said.append(
+            f"{missing_evaluations} with a modality missing at test feed only the robustness table"
+            + ("" if robust else " (none is of a fusion model trained on all the data with nothing hidden)")
+        )
+    if unused_evaluations:
+        said.append(
+            f"{unused_evaluations} with both modalities present are not used (the training runs' own tests "
+            "give those numbers)"
+        )
+    if said:
+        lines += [
+            "Evaluations of trained models (`python -m harlit.evaluate`) are not training runs: "
+            + "; ".join(said)
+            + ".",
+            "",
+        ]
+    if any(not g.key.paper_setting for g in groups):
+        lines += [
+            "Models off the paper's setting (a fusion head other than concat_mlp, or modality dropout "
+            "p > 0) are kept apart and labelled [head, p] in every table and figure; fusion rows without "
+            "a label are the paper's concat_mlp, p=0.",
+            "",
+        ]
     if overrides:
         lines += ["Overrides shared by all runs: " + " ".join(f"`{o}`" for o in overrides), ""]
     lines += table2_markdown(groups)
@@ -191,6 +318,8 @@ def write_markdown(
             "num_hidden",
             ("top1", "f1_macro", "top1_hidden", "top1_seen"),
         )
+    if robust:
+        lines += robustness_markdown(robust)
     lines += [
         "## All groups",
         "",
@@ -201,7 +330,7 @@ def write_markdown(
     ]
     for g in groups:
         lines.append(
-            f"| {g.key.dataset} | {g.key.setup} | {g.key.train_ratio:g} | {g.key.num_hidden} | {len(g.runs)} | "
+            f"| {g.key.dataset} | {g.key.label} | {g.key.train_ratio:g} | {g.key.num_hidden} | {len(g.runs)} | "
             + " | ".join(fmt(*g.stats(m)) for m in METRICS)
             + f" | {hidden_names(g)} |"
         )
