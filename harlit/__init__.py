@@ -4,8 +4,7 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-# The Hydra config tree lives beside the package (editable install), see README "Layout".
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
+from harlit.config import CONFIG_DIR  # noqa: E402,F401  (the config tree; defined in harlit/config.py)
 
 
 def load_model(path: str | Path, device: str = "cpu"):  # noqa: ANN201  (harlit.trained.TrainedModel)

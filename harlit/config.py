@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -12,8 +13,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from harlit import CONFIG_DIR
 from harlit.errors import HarlitError
+
+# The Hydra config tree lives beside the package (editable install), see README "Layout".
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def compose_config(

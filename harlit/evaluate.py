@@ -20,8 +20,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
-from harlit import CONFIG_DIR
-from harlit.config import entry_overrides, instantiate, to_plain
+from harlit.config import CONFIG_DIR, entry_overrides, instantiate, to_plain
 from harlit.data import preprocess
 from harlit.data.base import HARDataModule
 from harlit.errors import HarlitError, exit_on_user_error

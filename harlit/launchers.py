@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import yaml
 
-from harlit import CONFIG_DIR
+from harlit.config import CONFIG_DIR
 from harlit.errors import HarlitError
 
 # Launchers Hydra knows as plugins: (module that provides it, the package to install).

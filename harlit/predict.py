@@ -20,8 +20,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from harlit import CONFIG_DIR
-from harlit.config import entry_overrides
+from harlit.config import CONFIG_DIR, entry_overrides
 from harlit.errors import HarlitError, exit_on_user_error
 from harlit.io import atomic_write_text
 from harlit.startup import configure

@@ -12,8 +12,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from harlit import CONFIG_DIR
-from harlit.config import instantiate
+from harlit.config import CONFIG_DIR, instantiate
 from harlit.data.files import FileDataModule
 from harlit.errors import HarlitError, exit_on_user_error
 from harlit.startup import configure

@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from harlit import CONFIG_DIR
+from harlit.config import CONFIG_DIR
 from harlit.errors import exit_on_user_error
 from harlit.launchers import check_launcher_plugin
 from harlit.startup import configure

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,6 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from harlit import __version__
 from harlit.build import build_classifier
 from harlit.config import to_plain
 from harlit.data import preprocess
@@ -45,7 +45,7 @@ def model_file_payload(classifier: HARClassifier, cfg: DictConfig) -> dict[str, 
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "harlit_version": __version__,
+        "harlit_version": version("harlit"),
         "modality": classifier.modality,
         "modalities": list(classifier.modalities),
         "class_names": list(classifier.class_names),
