@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 
 from harlit.data.base import HARDataModule, TableDataset
+from harlit.data.transforms import normalise_imu
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,7 @@ class DeviceBatches:
 def split_tensors(dataset: TableDataset, device: torch.device) -> dict[str, torch.Tensor]:
     """One split's normalised IMU, labels and row ids, as TableDataset would serve them."""
     rows = torch.as_tensor(dataset.indices, dtype=torch.long)
-    imu = dataset.table.imu[rows]
-    if dataset.imu_stats is not None:
-        imu = (imu - dataset.imu_stats[0]) / dataset.imu_stats[1]
+    imu = normalise_imu(dataset.table.imu[rows], dataset.imu_stats)
     labels = torch.as_tensor(dataset.table.labels[dataset.indices], dtype=torch.long)
     return {"imu": imu.to(device).contiguous(), "label": labels.to(device), "index": rows.to(device)}
 

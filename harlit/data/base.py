@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from harlit.data.augment import Augmentation
 from harlit.data.protocol import SplitProtocol, check_settings, resolve_hidden
 from harlit.data.sampling import split_loader
-from harlit.data.transforms import imu_statistics
+from harlit.data.transforms import imu_statistics, normalise_imu
 from harlit.errors import HarlitError
 
 log = logging.getLogger(__name__)
@@ -87,10 +87,7 @@ class TableDataset(Dataset):
         row = int(self.indices[position])
         item: dict[str, Any] = {"label": int(self.table.labels[row]), "index": row}
         if "imu" in self.modalities:
-            imu = self.table.imu[row]
-            if self.imu_stats is not None:
-                imu = (imu - self.imu_stats[0]) / self.imu_stats[1]
-            item["imu"] = imu
+            item["imu"] = normalise_imu(self.table.imu[row], self.imu_stats)
         if "video" in self.modalities:
             item["video"] = self.table.video[row]
         for m, mask in self.absent.items():
@@ -116,7 +113,7 @@ class HARDataModule(pl.LightningDataModule):
         num_hidden: int = 0,
         val_subjects: Sequence[int] | None = None,
         seed: int = 0,
-        imu_length: int = 128,
+        imu_length: int | None = 128,
         num_frames: int = 16,
         frame_size: int = 112,
         augment: Augmentation | Mapping[str, Any] | None = None,

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from harlit.data.base import BadSample, HARDataModule, SampleTable
-from harlit.data.transforms import resample_sequence
+from harlit.data.transforms import pad_recordings, resample_sequence
 from harlit.data.video_cache import (
     CachedClips,
     ClipRequest,
@@ -159,7 +159,7 @@ class FileDataModule(HARDataModule):
         rows = [samples[i] for i in kept]
         imu = None
         if "imu" in self.modalities:
-            imu = torch.as_tensor(np.stack([imu_by_id[s.sample_id] for s in rows]), dtype=torch.float32)
+            imu = torch.as_tensor(pad_recordings([imu_by_id[s.sample_id] for s in rows]), dtype=torch.float32)
         video = None
         if video_source is not None:
             paths = [video_source.paths[i] for i in kept]
@@ -179,13 +179,16 @@ class FileDataModule(HARDataModule):
         )
 
     def _prepared_imu(self, sample: SampleFiles) -> np.ndarray:
-        """Raw recording -> checked -> (channels, imu_length) on normalised time."""
+        """Raw recording -> checked -> (channels, imu_length) on normalised time; with imu_length null,
+        (channels, time) at the native rate (zero-padded later, `pad_recordings`)."""
         values = self.load_imu(sample)
         if self.imu_channels is not None and values.shape[1] != int(self.imu_channels):
             raise HarlitError(
                 f"{sample.sample_id} has {values.shape[1]} IMU channels but data.imu_channels={self.imu_channels}; "
                 f"set data.imu_channels={values.shape[1]}."
             )
+        if self.imu_length is None:
+            return values.T.astype(np.float32)
         return resample_sequence(values, int(self.imu_length)).T.astype(np.float32)
 
     def _videos(self, samples: Sequence[SampleFiles]) -> tuple[CachedClips | DecodingClips, dict[str, str]]:

@@ -17,7 +17,7 @@ import torch
 from harlit.data.base import HARDataModule
 from harlit.data.files import BadFile
 from harlit.data.manifest import read_imu_file
-from harlit.data.transforms import resample_sequence
+from harlit.data.transforms import normalise_imu, resample_sequence
 from harlit.data.utd_mhad import read_inertial
 from harlit.data.video_cache import ClipSettings, VideoDecodeError, decode_clip
 from harlit.errors import HarlitError
@@ -26,7 +26,7 @@ from harlit.errors import HarlitError
 VIDEO_NORMALISATION = {"mean": [0.43216, 0.394666, 0.37645], "std": [0.22803, 0.22145, 0.216989]}
 # Data keys that the record fixes: evaluation and prediction must prepare inputs as training did.
 RECORD_DATA_KEYS = {
-    "imu": {"imu_channels": "channels", "imu_length": "length"},
+    "imu": {"imu_channels": "channels", "imu_length": "imu_length"},
     "video": {"num_frames": "num_frames", "frame_size": "frame_size", "video_resize": "resize"},
 }
 
@@ -36,11 +36,14 @@ def record_of(datamodule: HARDataModule) -> dict[str, Any]:
     record: dict[str, Any] = {"dataset": datamodule.name}
     if "imu" in datamodule.modalities:
         stats = datamodule.imu_stats
+        padded = datamodule.imu_length is None
+        table = datamodule.table
         record["imu"] = {
             "channels": int(datamodule.imu_channels) if datamodule.imu_channels is not None else None,
             "devices": [list(d) for d in datamodule.imu_devices],
-            "length": int(datamodule.imu_length),
-            "resampling": "linear, onto normalised time",
+            "imu_length": datamodule.imu_length,  # the data setting: null = native rate, zero-padded
+            "length": int(table.imu.shape[-1]) if padded and table is not None else datamodule.imu_length,
+            "resampling": "none: native rate, zero-padded" if padded else "linear, onto normalised time",
             "mean": stats[0].flatten().tolist() if stats is not None else None,
             "std": stats[1].flatten().tolist() if stats is not None else None,
         }
@@ -129,11 +132,20 @@ def prepare_imu(
             f"{source} has {len(values)} samples, fewer than the IMU encoder's receptive field of "
             f"{receptive_field}; give a longer recording."
         )
-    prepared = torch.as_tensor(resample_sequence(values, int(imu["length"])).T.astype(np.float32))
-    stats = imu_statistics(record)
-    if stats is not None:
-        prepared = (prepared - stats[0]) / stats[1]
-    return prepared
+    length = int(imu["length"])
+    if "imu_length" in imu and imu["imu_length"] is None:  # the paper's setting: native rate, zero padding
+        if len(values) > length:
+            raise HarlitError(
+                f"{source} has {len(values)} samples, more than the {length} the model was trained on "
+                "(native rate, zero-padded); give a shorter recording."
+            )
+        padded = np.zeros((length, values.shape[1]), dtype=np.float32)
+        padded[: len(values)] = values
+        prepared = normalise_imu(torch.as_tensor(padded.T), imu_statistics(record))
+        prepared[:, len(values) :] = 0.0
+        return prepared
+    prepared = torch.as_tensor(resample_sequence(values, length).T.astype(np.float32))
+    return normalise_imu(prepared, imu_statistics(record))
 
 
 def prepare_video(path: str | Path, record: dict[str, Any]) -> torch.Tensor:

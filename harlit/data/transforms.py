@@ -28,10 +28,39 @@ def sample_frame_indices(num_available: int, num_frames: int) -> np.ndarray:
 
 
 def imu_statistics(imu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel (mean, std), each (channels, 1), of a (samples, channels, time) IMU tensor."""
-    mean = imu.mean(dim=(0, 2), keepdim=False).view(-1, 1)
-    std = imu.std(dim=(0, 2)).clamp_min(1e-6).view(-1, 1)
-    return mean, std
+    """Per-channel (mean, std), each (channels, 1), of a (samples, channels, time) IMU tensor.
+
+    Padding (NaN, see `pad_recordings`) is left out of the statistics.
+    """
+    padding = torch.isnan(imu)
+    if not bool(padding.any()):
+        mean = imu.mean(dim=(0, 2), keepdim=False).view(-1, 1)
+        std = imu.std(dim=(0, 2)).clamp_min(1e-6).view(-1, 1)
+        return mean, std
+    count = (~padding).sum(dim=(0, 2))
+    mean = torch.where(padding, 0.0, imu).sum(dim=(0, 2)) / count
+    squares = torch.where(padding, 0.0, imu - mean.view(1, -1, 1)) ** 2
+    std = (squares.sum(dim=(0, 2)) / (count - 1)).sqrt()
+    return mean.view(-1, 1), std.clamp_min(1e-6).view(-1, 1)
+
+
+def normalise_imu(imu: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """(imu - mean) / std; padded steps (NaN) become 0 after normalisation: zero padding."""
+    if stats is not None:
+        imu = (imu - stats[0]) / stats[1]
+    return torch.where(torch.isnan(imu), 0.0, imu)
+
+
+def pad_recordings(recordings: list[np.ndarray]) -> np.ndarray:
+    """(channels, time_i) recordings stacked to (samples, channels, longest), NaN after each one's end.
+
+    NaN marks padding, so statistics leave it out and `normalise_imu` turns it into zeros.
+    """
+    longest = max(r.shape[1] for r in recordings)
+    out = np.full((len(recordings), recordings[0].shape[0], longest), np.nan, dtype=np.float32)
+    for i, recording in enumerate(recordings):
+        out[i, :, : recording.shape[1]] = recording
+    return out
 
 
 def augment_video(

@@ -23,8 +23,10 @@ class ConcatMLP(Head):
         dropout: float = 0.5,
         batch_norm: bool = True,
         missing_value: str = "zeros",
+        name: str = "concat_mlp",
     ) -> None:
         super().__init__(feature_dims, num_classes, missing_value)
+        self.name = name  # concat_mlp_paper: the same class in the paper's stated setting
         self.net = nn.Sequential(
             nn.Linear(sum(self.feature_dims.values()), hidden_dim),
             nn.BatchNorm1d(hidden_dim) if batch_norm else nn.Identity(),
