@@ -1,0 +1,69 @@
+"""experiments/selection: validation scores paired by fold and seed, never a test metric."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+SUMMARISE = REPO_ROOT / "experiments" / "selection" / "summarise.py"
+
+
+def _summarise_module():
+    spec = importlib.util.spec_from_file_location("selection_summarise", SUMMARISE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _job(root: Path, name: str, overrides: list[str], val: float | None, test: float) -> None:
+    job = root / name
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (job / "metrics.json").write_text(json.dumps({"optimized_value": val, "test/top1": test}))
+
+
+def test_candidates_are_paired_by_fold_and_seed_on_validation_only(tmp_path: Path) -> None:
+    values = {
+        ("none", "[1]", 0): 0.80,
+        ("none", "[3]", 0): 0.70,
+        ("batch", "[1]", 0): 0.84,
+        ("batch", "[3]", 0): 0.71,
+    }
+    for i, ((norm, fold, seed), val) in enumerate(values.items()):
+        _job(
+            tmp_path,
+            str(i),
+            [f"model.imu.norm={norm}", f"data.val_subjects={fold}", f"seed={seed}"],
+            val,
+            test=0.99,
+        )
+    _job(tmp_path, "no_val", ["model.imu.norm=batch", "seed=1"], None, test=0.5)  # no validation: ignored
+    module = _summarise_module()
+    jobs = module.read_jobs(tmp_path)
+    assert jobs == {
+        "model.imu.norm=none": {("[1]", "0"): 0.80, ("[3]", "0"): 0.70},
+        "model.imu.norm=batch": {("[1]", "0"): 0.84, ("[3]", "0"): 0.71},
+    }
+    table = module.summary(jobs, "model.imu.norm=none")
+    row = next(line for line in table.splitlines() if line.startswith("| model.imu.norm=batch"))
+    assert "77.50" in row and "+2.50 ± 1.50 (n=2)" in row and "[1]: +4.00" in row and "[3]: +1.00" in row
+    assert "99" not in table  # the test metric never shows
+
+
+def test_the_selection_recipe_is_valid_bash() -> None:
+    script = REPO_ROOT / "experiments" / "selection" / "run.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert usage.returncode == 2 and "validation folds" in usage.stdout
+
+
+def test_summarise_without_runs_says_so(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(SUMMARISE), str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode != 0 and "no job with a validation score" in result.stderr
