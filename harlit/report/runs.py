@@ -21,6 +21,10 @@ from harlit.report.setups import BASE_SETUPS, METRICS, ZERO_SHOT_SETUPS, setup_o
 
 log = logging.getLogger(__name__)
 
+# A run's metrics.json says true here when its test IMU recordings were also training recordings (MMAct
+# cross_view: one sensor recording serves every camera); harlit.data.mmact writes it, the report marks it.
+IMU_SEEN_KEY = "imu_test_recordings_seen_in_training"
+
 
 @dataclass(frozen=True)
 class GroupKey:
@@ -39,6 +43,7 @@ class Run:
     hidden_classes: list[str]
     values: dict[str, float]
     mtime: float
+    imu_seen: bool = False  # IMU_SEEN_KEY
 
 
 @dataclass
@@ -49,6 +54,11 @@ class Group:
     @property
     def seeds(self) -> list[int]:
         return sorted(r.seed for r in self.runs)
+
+    @property
+    def imu_seen(self) -> bool:
+        """Whether any of its runs tested on IMU recordings it also trained on."""
+        return any(r.imu_seen for r in self.runs)
 
     def stats(self, metric: str) -> tuple[float, float]:
         """Mean and sample std (ddof=1) in %, NaN where undefined (a missing metric, or one seed's std)."""
@@ -78,7 +88,8 @@ def read_run(path: Path) -> Run | None:
         num_hidden=len(hidden),
     )
     values = {m: float(data[f"test/{m}"]) for m in METRICS if isinstance(data.get(f"test/{m}"), (int, float))}
-    return Run(path, key, int(data.get("seed", 0)), hidden_from, hidden, values, path.stat().st_mtime)
+    seen = bool(data.get(IMU_SEEN_KEY))
+    return Run(path, key, int(data.get("seed", 0)), hidden_from, hidden, values, path.stat().st_mtime, seen)
 
 
 def collect_runs(dirs: Sequence[Path]) -> tuple[list[Run], int]:

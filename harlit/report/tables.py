@@ -14,7 +14,7 @@ from typing import Any
 
 from harlit.report.paper import PAPER_TABLE2, QUOTED_SOURCE
 from harlit.report.paths import shown_folder, shown_override
-from harlit.report.runs import Group, shared_overrides
+from harlit.report.runs import IMU_SEEN_KEY, Group, shared_overrides
 from harlit.report.selection import ratio_groups, zero_shot_groups
 from harlit.report.setups import METRIC_LABELS, METRICS, TABLE2_ROWS
 
@@ -29,7 +29,14 @@ CSV_COLUMNS = [
     "seeds",
     *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")],
     "hidden_classes",
+    IMU_SEEN_KEY,
 ]
+# Rows whose runs tested on IMU recordings they also trained on carry this mark and the note below.
+IMU_SEEN_MARK = " †"
+IMU_SEEN_NOTE = (
+    "† test IMU recordings seen in training: MMAct cross_view runs split by camera, and one sensor "
+    "recording serves every camera, so each test clip's IMU recording was also trained on."
+)
 
 
 def fmt(mean: float, std: float) -> str:
@@ -43,6 +50,11 @@ def hidden_names(group: Group) -> str:
     """The hidden classes of each seed, e.g. 'seed 0: a; seed 1: b'."""
     per_seed = {r.seed: r.hidden_classes for r in group.runs if r.hidden_classes}
     return "; ".join(f"seed {s}: {', '.join(names)}" for s, names in sorted(per_seed.items()))
+
+
+def marked(label: str, group: Group) -> str:
+    """A row label, with IMU_SEEN_MARK when the group's test IMU recordings were seen in training."""
+    return label + IMU_SEEN_MARK if group.imu_seen else label
 
 
 def csv_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
@@ -63,6 +75,7 @@ def csv_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
             mean, std = g.stats(m)
             row[f"{m}_mean"], row[f"{m}_std"] = round(mean, 4), round(std, 4)
         row["hidden_classes"] = hidden_names(g)
+        row[IMU_SEEN_KEY] = g.imu_seen
         rows.append(row)
     for paper in PAPER_TABLE2:
         row = {
@@ -106,7 +119,7 @@ def table2_markdown(groups: Sequence[Group]) -> list[str]:
         if g.key.num_hidden == 0 and g.key.train_ratio == 1.0 and g.key.setup in TABLE2_ROWS:
             cells = [fmt(*g.stats(m)) for m in ("top1", "top5", "f1_macro")]
             lines.append(
-                f"| {g.key.dataset} | {TABLE2_ROWS[g.key.setup]} | {len(g.runs)} | "
+                f"| {g.key.dataset} | {marked(TABLE2_ROWS[g.key.setup], g)} | {len(g.runs)} | "
                 + " | ".join(cells)
                 + " |"
             )
@@ -154,7 +167,8 @@ def pivot_markdown(title: str, groups: Sequence[Group], column: str, metrics: Se
                 for c in columns:
                     match = [g for g in chosen if g.key.setup == setup and getattr(g.key, column) == c]
                     cells.append(f"{fmt(*match[0].stats(metric))} (n={len(match[0].runs)})" if match else "")
-                lines.append(f"| {setup} | " + " | ".join(cells) + " |")
+                seen = any(g.imu_seen for g in chosen if g.key.setup == setup)
+                lines.append(f"| {setup + IMU_SEEN_MARK if seen else setup} | " + " | ".join(cells) + " |")
             lines.append("")
     return lines
 
@@ -177,6 +191,8 @@ def write_markdown(
         "Numbers are test-set percentages, mean ± sample std (ddof=1) over seeds; n = seeds.",
         "",
     ]
+    if any(g.imu_seen for g in groups):
+        lines += [IMU_SEEN_NOTE, ""]
     if overrides:
         lines += ["Overrides shared by all runs: " + " ".join(f"`{o}`" for o in overrides), ""]
     lines += table2_markdown(groups)
@@ -201,7 +217,7 @@ def write_markdown(
     ]
     for g in groups:
         lines.append(
-            f"| {g.key.dataset} | {g.key.setup} | {g.key.train_ratio:g} | {g.key.num_hidden} | {len(g.runs)} | "
+            f"| {g.key.dataset} | {marked(g.key.setup, g)} | {g.key.train_ratio:g} | {g.key.num_hidden} | {len(g.runs)} | "
             + " | ".join(fmt(*g.stats(m)) for m in METRICS)
             + f" | {hidden_names(g)} |"
         )
