@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from harlit.config import compose_config, instantiate
 from harlit.data.mmact import (
     CLASS_NAMES_35,
     CLASS_NAMES_37,
+    CROSS_VIEW_IMU_ERROR,
+    IMU_SEEN_KEY,
     SENSORS,
     MMActDataModule,
     fuse_sensors,
@@ -21,7 +24,14 @@ from harlit.data.mmact import (
 from harlit.data.video_cache import ClipSettings, decode_clip
 from harlit.errors import HarlitError
 from harlit.train import train
-from tests.data_fixtures import MMACT_CLIP, SENSOR_FOLDERS, TINY_LOADER, make_mmact_tree, write_mmact_sample
+from tests.data_fixtures import (
+    MMACT_CLIP,
+    SENSOR_FOLDERS,
+    TINY_LOADER,
+    make_mmact_tree,
+    requires_shared_data,
+    write_mmact_sample,
+)
 
 TINY = ["data.num_frames=8", "data.frame_size=32", "data.imu_length=64", "data.prepare_workers=1"]
 
@@ -121,11 +131,11 @@ DESK_CLASSES = ["talking_on_phone_desk", "using_phone_desk"]
 
 
 @pytest.mark.parametrize(
-    ("protocol", "group", "test_values", "hidden"),
+    ("protocol", "group", "test_values", "hidden", "modalities"),
     [
-        ("cross_view", "cam", {2}, []),
-        ("cross_scene", "scene", {3}, DESK_CLASSES),
-        ("cross_session", "session", {2}, []),
+        ("cross_view", "cam", {2}, [], ("video",)),  # IMU-only runs refuse cross_view
+        ("cross_scene", "scene", {3}, DESK_CLASSES, ("imu",)),
+        ("cross_session", "session", {2}, [], ("imu",)),
     ],
 )
 def test_protocols(
@@ -134,11 +144,12 @@ def test_protocols(
     group: str,
     test_values: set[int],
     hidden: list[str],
+    modalities: tuple[str, ...],
 ) -> None:
     root, _ = tree
     dm = mmact(
         root,
-        ("imu",),
+        modalities,
         protocol=protocol,
         test_cams=[2],
         test_scenes=[3],
@@ -159,9 +170,9 @@ def test_cross_view_without_its_test_camera_fails_before_training(
     root, _ = tree
     paths = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}", *TINY]
     cfg = compose_config(
-        ["+experiment=mmact_stage1_imu", "data.protocol=cross_view", f"data.root={root}", *paths]
+        ["+experiment=mmact_stage1_video", "data.protocol=cross_view", f"data.root={root}", *paths]
     )
-    dm = instantiate(cfg.data, modalities=["imu"], _convert_="all")
+    dm = instantiate(cfg.data, modalities=["video"], _convert_="all")
     with pytest.raises(HarlitError) as err:
         dm.setup("fit")
     assert str(err.value) == (
@@ -173,7 +184,7 @@ def test_cross_view_without_its_test_camera_fails_before_training(
 def test_empty_training_split_names_the_keys_that_emptied_it(tree: tuple[Path, dict[str, list[str]]]) -> None:
     root, _ = tree
     with pytest.raises(HarlitError) as err:
-        mmact(root, ("imu",), protocol="cross_view", test_cams=[1, 2]).setup("fit")
+        mmact(root, ("video",), protocol="cross_view", test_cams=[1, 2]).setup("fit")
     assert str(err.value) == (
         "the mmact training split is empty; change data.test_cams=[1, 2] (the samples have cams [1, 2]) "
         "or data.protocol=cross_view."
@@ -230,8 +241,79 @@ def test_imu_only_data_without_videos(tmp_path: Path) -> None:
     dm = mmact(root, ("imu",))
     dm.setup("fit")
     assert dm.table.ids == ["subject1_scene1_session1_jumping", "subject17_scene1_session1_jumping"]
-    with pytest.raises(HarlitError, match="cross_view protocol needs cam folders"):
-        mmact(root, ("imu",), protocol="cross_view").setup("fit")
+
+
+def test_imu_only_runs_see_each_sensor_recording_once(tree: tuple[Path, dict[str, list[str]]]) -> None:
+    # The tree has 9 recordings, each filmed by 2 cameras: fusion has a row per video, IMU-only per recording.
+    root, _ = tree
+    recordings = {
+        (p.parts[-4], p.parts[-3], p.parts[-2], p.stem.lower())
+        for p in (root / "Sensor_trimmed").rglob("*.csv")
+    }
+    assert len(recordings) == 9
+    fusion = mmact(root, ("imu", "video"))
+    fusion.setup("fit")
+    assert len(fusion.table) == len(list((root / "Video_trimmed").rglob("*.mp4"))) == 18
+    imu = mmact(root, ("imu",))
+    imu.setup("fit")
+    assert len(imu.table) == len(set(imu.table.ids)) == len(recordings)
+    assert all("_cam" not in sample_id for sample_id in imu.table.ids)
+    assert "cam" not in imu.table.groups
+    assert len(torch.unique(imu.table.imu.flatten(1), dim=0)) == len(recordings)  # no duplicated IMU row
+    # The same recordings, resampled alike: each IMU-only row is the IMU of that recording's fusion rows.
+    for row, sample_id in enumerate(imu.table.ids):
+        subject, scene_session_action = sample_id.split("_", 1)
+        for cam in (1, 2):
+            fused = fusion.table.ids.index(f"{subject}_cam{cam}_{scene_session_action}")
+            assert torch.equal(fusion.table.imu[fused], imu.table.imu[row])
+    # Cross-subject: 6 recordings of subjects 1 and 2 train, 3 of subject 17 test.
+    assert (len(imu.train_set), len(imu.test_set)) == (6, 3)
+
+
+def test_cross_view_refuses_imu_only_and_flags_fusion(
+    tree: tuple[Path, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    root, _ = tree
+    # IMU-only: refused when the datamodule is built, whether or not the data has videos.
+    with pytest.raises(HarlitError) as err:
+        mmact(root, ("imu",), protocol="cross_view", test_cams=[2])
+    assert str(err.value) == CROSS_VIEW_IMU_ERROR
+    assert str(err.value) == (
+        "an IMU-only MMAct run cannot use data.protocol=cross_view: the sensor recordings have no camera, so "
+        "every test recording is also a training recording; use data.protocol=cross_subject, cross_scene or "
+        "cross_session (a cross_view fusion run takes its IMU encoder from one of those through model.imu_ckpt)."
+    )
+    # Through the config, as a user runs it: before anything trains.
+    paths = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}", *TINY]
+    cfg = compose_config(
+        ["+experiment=mmact_stage1_imu", "data.protocol=cross_view", f"data.root={root}", *paths]
+    )
+    with pytest.raises(HarlitError, match="IMU-only MMAct run cannot use data.protocol=cross_view"):
+        train(cfg)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    # Stage 2 would train its IMU encoder under cross_view first: refused before any stage-1 run.
+    cfg = compose_config(
+        ["+experiment=mmact_stage2", "data.protocol=cross_view", f"data.root={root}", *paths]
+    )
+    with pytest.raises(HarlitError, match="IMU-only MMAct run cannot use data.protocol=cross_view"):
+        train(cfg)
+    assert not list(tmp_path.rglob("metrics.json"))
+    # Fusion: allowed, and flagged, because its test IMU recordings are training recordings too.
+    fusion = mmact(root, ("imu", "video"), protocol="cross_view", test_cams=[2])
+    fusion.setup("fit")
+    assert fusion.describe()[IMU_SEEN_KEY] is True
+    table = fusion.table
+    train_imu = table.imu[fusion.train_set.indices].flatten(1)
+    for row in fusion.test_set.indices:
+        assert (train_imu == table.imu[row].flatten()).all(dim=1).any()  # the same recording, from camera 1
+    # Other protocols and video-only runs are not flagged.
+    for modalities, protocol in ((("imu", "video"), "cross_subject"), (("video",), "cross_view")):
+        dm = mmact(root, modalities, protocol=protocol, test_cams=[2])
+        dm.setup("fit")
+        assert dm.describe()[IMU_SEEN_KEY] is False
+    dm = mmact(root, ("imu",), protocol="cross_session", test_sessions=[2])
+    dm.setup("fit")
+    assert dm.describe()[IMU_SEEN_KEY] is False
 
 
 def plant_bad_mmact(root: Path) -> None:
@@ -302,8 +384,7 @@ def test_no_data(tmp_path: Path) -> None:
 
 
 def test_real_clip_decodes_to_268_frames_of_1080p() -> None:
-    if not MMACT_CLIP.is_file():
-        pytest.skip(f"the real MMAct clip is not at {MMACT_CLIP}")
+    requires_shared_data(MMACT_CLIP, "the real MMAct sample clip")
     import av
 
     frames, sizes = 0, set()
@@ -366,3 +447,38 @@ def test_stage2_trains_its_stage1_encoders_end_to_end(
     for modality in ("imu", "video"):
         assert Path(metrics[f"{modality}_ckpt"]).is_file()
         assert (tmp_path / "runs" / "mmact_stage2" / f"stage1_{modality}" / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_cross_view_fusion_with_an_explicit_imu_encoder_is_flagged_in_metrics(
+    tree: tuple[Path, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    root, _ = tree
+    common = [
+        f"data.root={root}",
+        f"paths.root_dir={tmp_path}",
+        "trainer.max_epochs=1",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        *TINY,
+    ]
+    imu = train(
+        compose_config(["+experiment=mmact_stage1_imu", *common, f"paths.output_dir={tmp_path / 'imu'}"])
+    )
+    assert imu[IMU_SEEN_KEY] is False and imu["num_train"] + imu["num_test"] == 9  # one row per recording
+    metrics = train(
+        compose_config(
+            [
+                "+experiment=mmact_stage2",
+                *common,
+                "data.protocol=cross_view",
+                "data.test_cams=[2]",
+                f"model.imu_ckpt={tmp_path / 'imu' / 'encoder.pt'}",
+                "model.video.pretrained=none",
+                f"paths.output_dir={tmp_path / 'fusion'}",
+            ]
+        )
+    )
+    written = json.loads((tmp_path / "fusion" / "metrics.json").read_text())
+    assert metrics[IMU_SEEN_KEY] is True and written[IMU_SEEN_KEY] is True
+    assert written["protocol"] == "cross_view" and written["num_test"] == 9  # camera 2's videos

@@ -21,11 +21,16 @@ from harlit.data.utd_mhad import (
 )
 from harlit.errors import HarlitError
 from harlit.train import train
-from tests.data_fixtures import TINY_LOADER, UTD_INERTIAL, make_utd_tree, utd_signal, write_video
-
-needs_real_inertial = pytest.mark.skipif(
-    not UTD_INERTIAL.is_dir(), reason=f"the real UTD-MHAD inertial files are not at {UTD_INERTIAL}"
+from tests.data_fixtures import (
+    TINY_LOADER,
+    UTD_INERTIAL,
+    make_utd_tree,
+    requires_shared_data,
+    utd_signal,
+    write_video,
 )
+
+REAL_INERTIAL = "the real UTD-MHAD inertial files"
 TINY = ["data.num_frames=8", "data.frame_size=32", "data.imu_length=64", "data.prepare_workers=1"]
 
 
@@ -47,8 +52,8 @@ def test_class_names_are_the_27_in_dataset_order() -> None:
     assert parse_name("a1_s8_t1_depth.mat") is None
 
 
-@needs_real_inertial
 def test_real_inertial_files() -> None:
+    requires_shared_data(UTD_INERTIAL, REAL_INERTIAL)
     dm = UTDMHADDataModule(root=str(UTD_INERTIAL), modalities=["imu"], imu_channels=6, imu_length=96)
     dm.setup("fit")
     table = dm.table
@@ -74,8 +79,8 @@ def test_real_inertial_files() -> None:
     assert (train_imu.std(dim=(0, 2)) - 1).abs().max() < 1e-2
 
 
-@needs_real_inertial
 def test_validation_subjects_come_from_training_subjects() -> None:
+    requires_shared_data(UTD_INERTIAL, REAL_INERTIAL)
     dm = UTDMHADDataModule(
         root=str(UTD_INERTIAL), modalities=["imu"], imu_channels=6, imu_length=64, val_subjects=[7]
     )

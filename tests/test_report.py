@@ -43,6 +43,7 @@ def write_run(
     head: str | None = None,
     modality_dropout: float | None = None,
     missing_at_test: list[str] | None = None,
+    extra: dict | None = None,
 ) -> Path:
     """A run's metrics.json; without head/modality_dropout as older runs wrote it; with missing_at_test as
     `python -m harlit.evaluate` writes it (an evaluation of a trained model)."""
@@ -69,6 +70,7 @@ def write_run(
         metrics["modality_dropout"] = modality_dropout
     if missing_at_test is not None:
         metrics.update({"evaluation": True, "missing_at_test": missing_at_test, "name": "eval"})
+    metrics.update(extra or {})
     (run / "metrics.json").write_text(json.dumps(metrics))
     if confusion:
         (run / "confusion_matrix.json").write_text(
@@ -395,3 +397,53 @@ def test_robustness_table(tmp_path: Path) -> None:
 
     assert written["robustness"].stat().st_size > 10_000
     assert written["robustness"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_runs_that_saw_their_test_imu_in_training_are_marked(tmp_path: Path) -> None:
+    from harlit.data.mmact import IMU_SEEN_KEY
+    from harlit.report.runs import IMU_SEEN_KEY as REPORT_KEY
+    from harlit.report.tables import IMU_SEEN_NOTE
+
+    assert REPORT_KEY == IMU_SEEN_KEY  # the key the MMAct datamodule writes is the one the report reads
+    runs = tmp_path / "runs"
+    for seed in (0, 1):  # MMAct cross_view fusion: flagged
+        write_run(
+            runs,
+            f"fusion_{seed}",
+            modality="fusion",
+            seed=seed,
+            top1=0.9,
+            dataset="mmact",
+            extra={IMU_SEEN_KEY: True},
+        )
+        write_run(
+            runs,
+            f"fusion_half_{seed}",
+            modality="fusion",
+            seed=seed,
+            top1=0.8,
+            ratio=0.5,
+            dataset="mmact",
+            extra={IMU_SEEN_KEY: True},
+        )
+    write_run(
+        runs, "video_0", modality="video", seed=0, top1=0.7, dataset="mmact", extra={IMU_SEEN_KEY: False}
+    )
+    write_run(runs, "imu_0", modality="imu", seed=0, top1=0.6, dataset="mmact")  # older run: no key
+    written = make_report([runs], out=tmp_path / "out")
+
+    report = written["md"].read_text()
+    assert IMU_SEEN_NOTE in report and IMU_SEEN_NOTE.startswith("† test IMU recordings seen in training")
+    assert "| mmact | IMU + video † | 2 | 90.00 ± 0.00 |" in report  # Table 2
+    assert "| IMU+RGB † | 80.00 ± 0.00 (n=2) | 90.00 ± 0.00 (n=2) |" in report  # Fig. 2
+    assert "| mmact | IMU+RGB † | 1 | 0 | 2 |" in report and "| mmact | IMU+RGB † | 0.5 | 0 | 2 |" in report
+    for label in ("IMU only", "video only", "IMU", "RGB"):
+        assert f"| {label} †" not in report
+    rows = read_csv(written["csv"])
+    assert find(rows, source="measured", setup="IMU+RGB", train_ratio="1.0")[IMU_SEEN_KEY] == "True"
+    assert find(rows, source="measured", setup="RGB")[IMU_SEEN_KEY] == "False"
+    assert find(rows, source="measured", setup="IMU")[IMU_SEEN_KEY] == "False"
+
+    # Without a flagged run there is neither note nor mark.
+    clean = make_report([runs / "video_0"], out=tmp_path / "clean")["md"].read_text()
+    assert "†" not in clean

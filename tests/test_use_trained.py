@@ -21,7 +21,7 @@ from harlit.predict import predict
 from harlit.train import train
 from harlit.trained import FORMAT, load_model
 from tests.conftest import REPO_ROOT, TINY, subprocess_env
-from tests.data_fixtures import TINY_LOADER, UTD_INERTIAL, write_video
+from tests.data_fixtures import TINY_LOADER, UTD_INERTIAL, requires_shared_data, write_video
 
 SCORES = ("test/top1", "test/top5", "test/f1_macro", "test/loss")
 
@@ -239,6 +239,8 @@ UTD_SAMPLES = [f"a{a}_s{s}_t{t}" for a in (1, 2, 3) for s in (1, 2) for t in (1,
 
 
 def make_real_utd_tree(root: Path) -> Path:
+    """The real inertial files of UTD_SAMPLES with generated clips (skips, or fails in CI, without them)."""
+    requires_shared_data(UTD_INERTIAL, "the real UTD-MHAD inertial files")
     for i, sample in enumerate(UTD_SAMPLES):
         inertial = root / "Inertial" / f"{sample}_inertial.mat"
         inertial.parent.mkdir(parents=True, exist_ok=True)
@@ -261,7 +263,6 @@ def utd_overrides(tmp_path: Path, root: Path, experiment: str) -> list[str]:
     ]
 
 
-@pytest.mark.skipif(not UTD_INERTIAL.is_dir(), reason="the real UTD-MHAD inertial files are not present")
 def test_predict_matches_evaluate_on_real_utd_inertial_files(tmp_path) -> None:
     root = make_real_utd_tree(tmp_path / "utd")
     run = tmp_path / "imu_run"
@@ -279,7 +280,6 @@ def test_predict_matches_evaluate_on_real_utd_inertial_files(tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not UTD_INERTIAL.is_dir(), reason="the real UTD-MHAD inertial files are not present")
 def test_predict_a_utd_fusion_model_pair_and_manifest(tmp_path, capsys) -> None:
     root = make_real_utd_tree(tmp_path / "utd")
     run = tmp_path / "fusion_run"

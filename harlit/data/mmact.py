@@ -6,9 +6,13 @@ from folder-name prefixes anywhere in the path, never from fixed depths)::
     Video_trimmed/subjectS/camC/sceneN/sessionK/<action>.mp4            1920x1080 H.264, 29.97 fps
     Sensor_trimmed/{acc_phone_clip,acc_watch_clip,gyro_clip,orientation_clip}/subjectS/sceneN/sessionK/<action>.csv
 
-Sensors have no camera level: one recording serves the four views, so a sample is one video plus the
-sensor recordings of its (subject, scene, session, action). Without any video (IMU-only data) a sample is
-one set of sensor recordings.
+Sensors have no camera level: one recording serves the four views, so a video or fusion sample is one
+video plus the sensor recordings of its (subject, scene, session, action). An IMU-only run never looks at
+the videos: its sample is one set of sensor recordings, each seen once, whether or not videos exist.
+
+Hence the `cross_view` protocol (split by camera) cannot hold IMU data out: every sensor recording of a
+test view also belongs to the training views. IMU-only runs refuse it; a fusion run under it records
+`imu_test_recordings_seen_in_training: true` in its metrics.json, and the report marks its rows.
 
 Sensor CSVs have no header: ``YYYYMMDD_HH:MM:SS.fff,x,y,z`` (orientation: azimuth, pitch, roll);
 accelerometers at 100 Hz (m/s^2), gyroscope and orientation at about 50 Hz. Handled quirks: timestamps
@@ -82,6 +86,13 @@ CLASS_NAMES_37 = CLASS_NAMES_35 + list(DESK_VARIANTS.values())
 SENSORS = ("acc_phone", "acc_watch", "gyro", "orientation")  # channel order: 3 each, 12 in all
 PROTOCOLS = ("cross_subject", "cross_view", "cross_scene", "cross_session")
 PROTOCOL_GROUP = {"cross_view": "cam", "cross_scene": "scene", "cross_session": "session"}  # test_<group>s
+# metrics.json key of a run whose test IMU recordings are also training recordings (cross_view with IMU).
+IMU_SEEN_KEY = "imu_test_recordings_seen_in_training"
+CROSS_VIEW_IMU_ERROR = (
+    "an IMU-only MMAct run cannot use data.protocol=cross_view: the sensor recordings have no camera, so "
+    "every test recording is also a training recording; use data.protocol=cross_subject, cross_scene or "
+    "cross_session (a cross_view fusion run takes its IMU encoder from one of those through model.imu_ckpt)."
+)
 GROUP_PATTERN = re.compile(r"^(subject|cam|scene|session)[_-]?(\d+)$", re.IGNORECASE)
 LAYOUT = (
     "Video_trimmed/subjectS/camC/sceneN/sessionK/<action>.mp4 and/or "
@@ -199,6 +210,9 @@ class MMActDataModule(FileDataModule):
     ) -> None:
         if protocol not in PROTOCOLS:
             raise HarlitError(f"data.protocol must be one of {list(PROTOCOLS)}, not {protocol!r}.")
+        modalities = tuple(kwargs.get("modalities", ("imu", "video")))
+        if protocol == "cross_view" and "imu" in modalities and "video" not in modalities:
+            raise HarlitError(CROSS_VIEW_IMU_ERROR)
         if int(classes) not in (35, 37):
             raise HarlitError(
                 f"data.classes must be 37 (desk variants split out) or 35 (file-name classes), not {classes}."
@@ -249,7 +263,9 @@ class MMActDataModule(FileDataModule):
                 continue
             slot[sensor] = path
         videos: list[tuple[dict[str, int], Path]] = []
-        for path in sorted(self.root.rglob("*")):
+        # An IMU-only run ignores the videos: one sample per sensor recording, not one per camera.
+        video_paths = sorted(self.root.rglob("*")) if "video" in self.modalities else []
+        for path in video_paths:
             if path.suffix.lower() not in (".mp4", ".avi", ".mkv") or not path.is_file():
                 continue
             groups = path_groups(path, self.root)
@@ -279,7 +295,7 @@ class MMActDataModule(FileDataModule):
                 sample = self._sample(sample_id, action, groups, sensors.get(key, {}), path, bad)
                 if sample is not None:
                     samples.append(sample)
-        else:  # IMU-only data: one sample per sensor set
+        else:  # an IMU-only run: one sample per sensor recording
             for key, slot in sorted(sensors.items()):
                 subject, scene, session, action = key
                 groups = {"subject": subject, "scene": scene, "session": session}
@@ -369,6 +385,8 @@ class MMActDataModule(FileDataModule):
             "protocol": self.protocol,
             "classes": self.classes,
             "sensor_unordered_rows": self.sensor_quirks["unordered_rows"],
+            # cross_view splits by camera, and one sensor recording serves every camera.
+            IMU_SEEN_KEY: self.protocol == "cross_view" and "imu" in self.modalities,
         }
 
     def split(self, table: SampleTable) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,10 @@ from harlit.report.setups import (
 
 log = logging.getLogger(__name__)
 
+# A run's metrics.json says true here when its test IMU recordings were also training recordings (MMAct
+# cross_view: one sensor recording serves every camera); harlit.data.mmact writes it, the report marks it.
+IMU_SEEN_KEY = "imu_test_recordings_seen_in_training"
+
 
 @dataclass(frozen=True)
 class GroupKey:
@@ -75,6 +79,8 @@ class Run:
     def is_evaluation(self) -> bool:
         return self.missing_at_test is not None
 
+    imu_seen: bool = False  # IMU_SEEN_KEY
+
 
 @dataclass
 class Group:
@@ -84,6 +90,11 @@ class Group:
     @property
     def seeds(self) -> list[int]:
         return sorted(r.seed for r in self.runs)
+
+    @property
+    def imu_seen(self) -> bool:
+        """Whether any of its runs tested on IMU recordings it also trained on."""
+        return any(r.imu_seen for r in self.runs)
 
     def stats(self, metric: str) -> tuple[float, float]:
         """Mean and sample std (ddof=1) in %, NaN where undefined (a missing metric, or one seed's std)."""
@@ -117,8 +128,9 @@ def read_run(path: Path) -> Run | None:
     )
     values = {m: float(data[f"test/{m}"]) for m in METRICS if isinstance(data.get(f"test/{m}"), (int, float))}
     missing = tuple(sorted(data.get("missing_at_test") or [])) if data.get("evaluation") else None
+    seen = bool(data.get(IMU_SEEN_KEY))
     return Run(
-        path, key, int(data.get("seed", 0)), hidden_from, hidden, values, path.stat().st_mtime, missing
+        path, key, int(data.get("seed", 0)), hidden_from, hidden, values, path.stat().st_mtime, missing, seen
     )
 
 

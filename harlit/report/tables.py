@@ -24,7 +24,7 @@ from harlit.report.robustness import (
     Robustness,
     model_name,
 )
-from harlit.report.runs import Group, GroupKey, shared_overrides
+from harlit.report.runs import IMU_SEEN_KEY, Group, GroupKey, shared_overrides
 from harlit.report.selection import ratio_groups, zero_shot_groups
 from harlit.report.setups import METRIC_LABELS, METRICS, TABLE2_ROWS, default_head
 
@@ -44,9 +44,16 @@ CSV_COLUMNS = [
     "top1_drop_mean",
     "top1_drop_std",
     "hidden_classes",
+    IMU_SEEN_KEY,
 ]
 # report.csv's source column: a training group, a group of evaluations with a modality missing at test.
 MEASURED, EVALUATION = "measured", "measured: modality missing at test"
+# Rows whose runs tested on IMU recordings they also trained on carry this mark and the note below.
+IMU_SEEN_MARK = " †"
+IMU_SEEN_NOTE = (
+    "† test IMU recordings seen in training: MMAct cross_view runs split by camera, and one sensor "
+    "recording serves every camera, so each test clip's IMU recording was also trained on."
+)
 
 
 def fmt(mean: float, std: float) -> str:
@@ -60,6 +67,11 @@ def hidden_names(group: Group) -> str:
     """The hidden classes of each seed, e.g. 'seed 0: a; seed 1: b'."""
     per_seed = {r.seed: r.hidden_classes for r in group.runs if r.hidden_classes}
     return "; ".join(f"seed {s}: {', '.join(names)}" for s, names in sorted(per_seed.items()))
+
+
+def marked(label: str, group: Group) -> str:
+    """A row label, with IMU_SEEN_MARK when the group's test IMU recordings were seen in training."""
+    return label + IMU_SEEN_MARK if group.imu_seen else label
 
 
 def group_row(g: Group, source: str, missing: str = "") -> dict[str, Any]:
@@ -81,6 +93,7 @@ def group_row(g: Group, source: str, missing: str = "") -> dict[str, Any]:
         mean, std = g.stats(m)
         row[f"{m}_mean"], row[f"{m}_std"] = round(mean, 4), round(std, 4)
     row["hidden_classes"] = hidden_names(g)
+    row[IMU_SEEN_KEY] = g.imu_seen
     return row
 
 
@@ -150,7 +163,9 @@ def table2_markdown(groups: Sequence[Group]) -> list[str]:
         if g.key.num_hidden == 0 and g.key.train_ratio == 1.0 and g.key.setup in TABLE2_ROWS:
             cells = [fmt(*g.stats(m)) for m in ("top1", "top5", "f1_macro")]
             lines.append(
-                f"| {g.key.dataset} | {table2_row(g.key)} | {len(g.runs)} | " + " | ".join(cells) + " |"
+                f"| {g.key.dataset} | {marked(table2_row(g.key), g)} | {len(g.runs)} | "
+                + " | ".join(cells)
+                + " |"
             )
     lines += [
         "",
@@ -197,7 +212,8 @@ def pivot_markdown(title: str, groups: Sequence[Group], column: str, metrics: Se
                 for c in columns:
                     match = [g for g in chosen if g.key.label == setup and getattr(g.key, column) == c]
                     cells.append(f"{fmt(*match[0].stats(metric))} (n={len(match[0].runs)})" if match else "")
-                lines.append(f"| {setup} | " + " | ".join(cells) + " |")
+                seen = any(g.imu_seen for g in chosen if g.key.label == setup)
+                lines.append(f"| {setup + IMU_SEEN_MARK if seen else setup} | " + " | ".join(cells) + " |")
             lines.append("")
     return lines
 
@@ -304,6 +320,8 @@ def write_markdown(
             "a label are the paper's concat_mlp, p=0.",
             "",
         ]
+    if any(g.imu_seen for g in groups):
+        lines += [IMU_SEEN_NOTE, ""]
     if overrides:
         lines += ["Overrides shared by all runs: " + " ".join(f"`{o}`" for o in overrides), ""]
     lines += table2_markdown(groups)
@@ -330,7 +348,7 @@ def write_markdown(
     ]
     for g in groups:
         lines.append(
-            f"| {g.key.dataset} | {g.key.label} | {g.key.train_ratio:g} | {g.key.num_hidden} | {len(g.runs)} | "
+            f"| {g.key.dataset} | {marked(g.key.label, g)} | {g.key.train_ratio:g} | {g.key.num_hidden} | {len(g.runs)} | "
             + " | ".join(fmt(*g.stats(m)) for m in METRICS)
             + f" | {hidden_names(g)} |"
         )
