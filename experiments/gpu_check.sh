@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The checks for a machine with one GPU (results go to experiments/bench_results.md):
-#   experiments/gpu_check.sh bench OUT   throughput at the paper's sizes: OUT/bench_gpu.json
+#   experiments/gpu_check.sh bench OUT   throughput at 16 frames of 224x224 (harlit's UTD/MMAct clip size): OUT/bench_gpu.json
 #   experiments/gpu_check.sh smoke OUT   trainer=gpu stage 2 (trains both stage-1 encoders first),
 #                                        trainer=ddp on one GPU (NCCL), and utd_stage1_imu on the GPU
 #                                        fast path validated on odd subject 7 (needs UTD_ROOT)

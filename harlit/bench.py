@@ -8,8 +8,8 @@ For stage-1 video, stage 2 (fusion) and stage-1 IMU it measures, in one run:
 * ceiling: samples/s of the same model and batch size on synthetic tensors already on the device,
   in a bare forward/backward/step loop with the same precision and memory format.
 
-It prints a table with pipeline / ceiling and writes JSON. On a GPU the sizes are the paper's (16
-frames of 224x224); on a CPU they are small (8 frames of 32x32) so it finishes in a minute or two.
+It prints a table with pipeline / ceiling and writes JSON. On a GPU the sizes are harlit's UTD/MMAct
+clip size (16 frames of 224x224); on a CPU they are small (8 frames of 32x32) so it finishes in a minute or two.
 """
 
 from __future__ import annotations

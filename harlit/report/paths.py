@@ -1,7 +1,7 @@
 """Keeping the machine out of a report: reports are committed, so they name no absolute or home path.
 
 Run folders are shown relative to the folder the report is written to, and a Hydra override whose value
-is such a path (`data.root=/work/shared/data/utd_mhad`) is shown with a placeholder naming its key
+is such a path (`data.root=/data/utd_mhad`) is shown with a placeholder naming its key
 (`data.root=<data.root>`): the setting is documented, the machine's file layout is not.
 """
 
