@@ -1,25 +1,40 @@
-"""The decode-once video cache: settings keys, atomic resumable writes, concurrent preparers, waiting ranks."""
+"""The decode-once video cache: settings keys, formats, atomic resumable writes, torn clips, concurrent
+preparers, waiting ranks, and chosen-frame decoding against the every-frame reference."""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import threading
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
 
 from harlit.config import compose_config
 from harlit.data import video_cache
+from harlit.data.mmact import MMActDataModule
 from harlit.data.utd_mhad import UTDMHADDataModule
-from harlit.data.video_cache import CachedClips, ClipRequest, ClipSettings, VideoCache, decode_clip
+from harlit.data.video_cache import (
+    CachedClips,
+    ClipRequest,
+    ClipSettings,
+    VideoCache,
+    decode_clip,
+    decode_jpeg_clip,
+    encode_jpeg_clip,
+    read_clip,
+)
 from harlit.errors import HarlitError
 from harlit.prepare import prepare
-from tests.data_fixtures import make_utd_tree, write_video
+from tests.data_fixtures import MMACT_CLIP, make_utd_tree, write_video
+from tests.video_reference import decode_clip_every_frame, write_h264_video
 
 SETTINGS = ClipSettings(num_frames=8, frame_size=32)
+JPEG = ClipSettings(num_frames=8, frame_size=32, cache_format="jpeg", quality=90)
 
 
 def videos(folder: Path, count: int, frames: int = 10) -> list[ClipRequest]:
@@ -69,7 +84,7 @@ def test_resume_after_a_killed_prepare(tmp_path: Path, monkeypatch: pytest.Monke
     stale.write_bytes(b"half a clip")
     decoded: list[str] = []
     real = video_cache._decode_to_file
-    monkeypatch.setattr(video_cache, "_decode_to_file", lambda s, t, c: decoded.append(s) or real(s, t, c))
+    monkeypatch.setattr(video_cache, "_decode_to_file", lambda s, *rest: decoded.append(s) or real(s, *rest))
     assert cache.ensure(requests, workers=1, progress=False) == {}
     assert sorted(Path(p).name for p in decoded) == ["clip2.avi", "clip3.avi"]
     assert not stale.exists() and cache.read_marker(requests) == {}
@@ -136,7 +151,7 @@ def test_non_zero_ranks_wait_for_the_building_rank(tmp_path: Path, monkeypatch: 
     thread = threading.Thread(target=lambda: (waiting.setup("fit"), done.set()))
     thread.start()
     time.sleep(1.0)
-    assert not done.is_set() and not list((tmp_path / "cache").rglob("*.npy"))  # rank 1 decodes nothing
+    assert not done.is_set() and not list((tmp_path / "cache").rglob("clips/*"))  # rank 1 decodes nothing
     monkeypatch.setenv("RANK", "0")
     UTDMHADDataModule(**kwargs).prepare_data()  # what Lightning runs on rank 0
     thread.join(30)
@@ -173,3 +188,186 @@ def test_prepare_command_fills_the_cache_training_reads(
     assert dm.video_cache().folder == Path(summary["cache"])
     _, requests, failures = dm.prepare_videos(progress=False)
     assert failures == {} and dm.video_cache().read_marker(requests) == {}
+
+
+# --- cache formats ------------------------------------------------------------------------------------
+
+
+def test_uint8_key_and_folder_are_unchanged() -> None:
+    # The key and digest uint8 caches had before the JPEG format existed: their folders stay valid.
+    assert SETTINGS.key() == {"num_frames": 8, "frame_size": 32, "resize": "squash", "format": 1}
+    assert SETTINGS.digest() == "27b762fe42a6"
+    assert ClipSettings(16, 224, "crop").digest() == "acc1a280df07"
+
+
+def test_cache_format_and_quality_key_the_folder(tmp_path: Path) -> None:
+    requests = videos(tmp_path / "videos", 2, frames=12)
+    caches = {
+        name: VideoCache(tmp_path / "cache", "demo", settings)
+        for name, settings in {
+            "uint8": SETTINGS,
+            "jpeg90": JPEG,
+            "jpeg75": ClipSettings(8, 32, cache_format="jpeg", quality=75),
+        }.items()
+    }
+    assert len({c.folder for c in caches.values()}) == 3
+    assert caches["jpeg90"].settings.key()["quality"] == 90
+    for cache in caches.values():
+        assert cache.ensure(requests, workers=1, progress=False) == {}
+    assert caches["uint8"].clip_path(requests[0]).suffix == ".npy"
+    assert caches["jpeg90"].clip_path(requests[0]).suffix == ".jpgs"
+    exact = caches["uint8"].source(requests)[1]
+    for name in ("jpeg90", "jpeg75"):
+        clip = caches[name].source(requests)[1]
+        assert clip.shape == exact.shape and clip.dtype == torch.uint8
+        assert (clip.float() - exact.float()).abs().mean() < 6  # lossy, but the same frames
+        size = caches[name].clip_path(requests[1]).stat().st_size
+        assert size < caches["uint8"].clip_path(requests[1]).stat().st_size
+    with pytest.raises(HarlitError, match="data.cache_format"):
+        ClipSettings(8, 32, cache_format="png")
+    with pytest.raises(HarlitError, match="data.cache_quality"):
+        ClipSettings(8, 32, cache_format="jpeg", quality=0)
+
+
+def test_jpeg_clip_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    # Smooth frames (JPEG's case) of a non-square size, each frame different.
+    ramp = np.linspace(0, 200, 40, dtype=np.float64)[None, None, None, :]
+    clip = (ramp + 5 * np.arange(6)[None, :, None, None] + rng.normal(0, 2, (3, 6, 24, 40))).clip(0, 255)
+    clip = clip.astype(np.uint8)
+    data = encode_jpeg_clip(clip, quality=95)
+    decoded = decode_jpeg_clip(data)
+    assert decoded.shape == (3, 6, 24, 40) and decoded.dtype == torch.uint8
+    assert (decoded.float() - torch.from_numpy(clip).float()).abs().mean() < 3
+    assert torch.equal(decode_jpeg_clip(data), decoded)  # deterministic
+
+
+def test_datamodule_reads_the_configured_format(tmp_path: Path) -> None:
+    root = tmp_path / "utd"
+    make_utd_tree(root, actions=[1, 2], subjects=[1, 2], trials=[1])
+    kwargs = {"root": str(root), "modalities": ["video"], "num_frames": 8, "frame_size": 32}
+    kwargs |= {"cache_dir": str(tmp_path / "cache"), "prepare_workers": 1}
+    clips = {}
+    for fmt in ("uint8", "jpeg"):
+        dm = UTDMHADDataModule(cache_format=fmt, **kwargs)
+        dm.setup("fit")
+        assert isinstance(dm.table.video, CachedClips)
+        assert all(Path(p).suffix == {"uint8": ".npy", "jpeg": ".jpgs"}[fmt] for p in dm.table.video.paths)
+        clips[fmt] = dm.table.video[0]
+    assert clips["jpeg"].shape == clips["uint8"].shape == (3, 8, 32, 32)
+    assert (clips["jpeg"].float() - clips["uint8"].float()).abs().mean() < 6
+
+
+# --- torn or corrupt cached clips -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, JPEG], ids=["uint8", "jpeg"])
+def test_torn_cached_clip_is_an_error_then_rebuilt(tmp_path: Path, settings: ClipSettings) -> None:
+    requests = videos(tmp_path / "videos", 2)
+    cache = VideoCache(tmp_path / "cache", "demo", settings)
+    cache.ensure(requests, workers=1, progress=False)
+    path = cache.clip_path(requests[0])
+    good = read_clip(path)
+    whole = path.read_bytes()
+    for torn in (whole[: len(whole) // 2], whole[:10], b""):
+        path.write_bytes(torn)
+        with pytest.raises(HarlitError, match=rf"cached clip {path}.*done.*harlit.prepare"):
+            cache.source(requests)[0]
+    # With the completion marker the clip set is trusted; without it a preparer checks each clip.
+    assert cache.ensure(requests, workers=1, progress=False) == {}
+    assert path.read_bytes() == b""
+    for marker in (cache.folder / "done").iterdir():
+        marker.unlink()
+    assert cache.ensure(requests, workers=1, progress=False) == {}
+    assert torch.equal(read_clip(path), good)
+
+
+def test_corrupt_bytes_in_a_jpeg_clip_are_an_error(tmp_path: Path) -> None:
+    requests = videos(tmp_path / "videos", 1)
+    cache = VideoCache(tmp_path / "cache", "demo", JPEG)
+    cache.ensure(requests, workers=1, progress=False)
+    path = cache.clip_path(requests[0])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one flipped byte in a frame
+    path.write_bytes(bytes(data))
+    with pytest.raises(HarlitError, match="checksum mismatch"):
+        read_clip(path)
+    data[:8] = b"NOTJPEGS"
+    path.write_bytes(bytes(data))
+    with pytest.raises(HarlitError, match="bad magic"):
+        read_clip(path)
+
+
+def test_corrupt_npy_header_is_an_error(tmp_path: Path) -> None:
+    requests = videos(tmp_path / "videos", 1)
+    cache = VideoCache(tmp_path / "cache", "demo", SETTINGS)
+    cache.ensure(requests, workers=1, progress=False)
+    path = cache.clip_path(requests[0])
+    data = bytearray(path.read_bytes())
+    data[1:6] = b"XXXXX"
+    path.write_bytes(bytes(data))
+    with pytest.raises(HarlitError, match="unreadable"):
+        read_clip(path)
+    # A .npy of another dtype (not a clip this cache writes) is refused too.
+    np.save(path, np.zeros((3, 8, 32, 32), dtype=np.float32))
+    with pytest.raises(HarlitError, match="not a \\(3, T, H, W\\) uint8 clip"):
+        read_clip(path)
+
+
+# --- chosen-frame decoding --------------------------------------------------------------------------------
+
+
+def h264_or_skip(path: Path, frames: int, faststart: bool = False) -> Path:
+    try:
+        return write_h264_video(path, frames, 96, 64, faststart=faststart)
+    except (av.FFmpegError, ValueError) as err:  # a PyAV build without libx264
+        pytest.skip(f"no H.264 encoder: {err}")
+
+
+@pytest.mark.parametrize("resize", ["squash", "crop"])
+def test_chosen_frame_decoding_equals_every_frame_decoding(tmp_path: Path, resize: str) -> None:
+    clips = [
+        write_video(tmp_path / "mpeg4.avi", 23, 64, 48),
+        write_video(tmp_path / "short.avi", 5, 64, 48),  # fewer frames than chosen: repeats
+        h264_or_skip(tmp_path / "bframes.mkv", 41),  # B-frames: decode order != display order
+        h264_or_skip(tmp_path / "bframes.mp4", 30),
+    ]
+    for clip in clips:
+        for settings in (ClipSettings(8, 32, resize), ClipSettings(16, 40, resize)):
+            expected = decode_clip_every_frame(clip, settings)
+            assert np.array_equal(decode_clip(clip, settings), expected), (clip.name, settings)
+            assert np.array_equal(decode_clip(clip, settings, threads=1), expected), (clip.name, settings)
+
+
+def test_chosen_frames_of_a_truncated_video_equal_every_frame_decoding(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The last packets of a cut mp4 are incomplete: fewer frames decode than there are packets, so the
+    # frames are chosen again from those that decoded, as the every-frame decoder does.
+    whole = h264_or_skip(tmp_path / "whole.mp4", 40, faststart=True).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: int(len(whole) * 0.7)])
+    expected = decode_clip_every_frame(cut, SETTINGS, threads=1)
+    with caplog.at_level(logging.WARNING, logger="harlit.data.video_cache"):
+        assert np.array_equal(decode_clip(cut, SETTINGS, threads=1), expected)
+    assert "video packets but" in caplog.text and "choosing frames from" in caplog.text
+
+
+@pytest.mark.skipif(not MMACT_CLIP.is_file(), reason="the real MMAct sample clip is not available")
+def test_chosen_frames_equal_every_frame_decoding_on_the_real_clip() -> None:
+    settings = ClipSettings(16, 32)  # small frames keep the every-frame reference fast
+    assert np.array_equal(decode_clip(MMACT_CLIP, settings), decode_clip_every_frame(MMACT_CLIP, settings))
+
+
+def test_configs_choose_the_cache_format_per_dataset(tmp_path: Path) -> None:
+    # MMAct and manifests default to JPEG (an MMAct uint8 cache is 88 GB); UTD-MHAD keeps lossless uint8.
+    expected = {"mmact": "jpeg", "manifest": "jpeg", "utd_mhad": "uint8"}
+    for dataset, fmt in expected.items():
+        cfg = compose_config([f"data={dataset}", f"paths.root_dir={tmp_path}"])
+        assert (cfg.data.cache_format, cfg.data.cache_quality) == (fmt, 90)
+    cfg = compose_config(
+        ["data=mmact", f"paths.root_dir={tmp_path}", "data.cache_format=jpeg", "data.cache_quality=80"]
+    )
+    dm = MMActDataModule(root=str(tmp_path), cache_format=cfg.data.cache_format, cache_quality=80)
+    assert dm.clip_settings.cache_format == "jpeg" and dm.clip_settings.quality == 80
+    assert dm.video_cache().folder.name.startswith("mmact-")

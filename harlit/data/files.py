@@ -76,11 +76,15 @@ class FileDataModule(HARDataModule):
         video_resize: str = "squash",
         prepare_workers: int | None = None,
         video_cache: bool = True,
+        cache_format: str = "uint8",  # the configs choose per dataset (conf/data/*.yaml)
+        cache_quality: int = 90,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.root = Path(root).expanduser()
-        self.clip_settings = ClipSettings(int(self.num_frames), int(self.frame_size), video_resize)
+        self.clip_settings = ClipSettings(
+            int(self.num_frames), int(self.frame_size), video_resize, cache_format, int(cache_quality)
+        )
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else self.root / ".harlit_cache"
         self.prepare_workers = prepare_workers
         self.use_video_cache = video_cache
