@@ -1,7 +1,7 @@
 """`python -m harlit.prepare data=utd_mhad data.root=...`: decode every video once into the clip cache.
 
 Same config tree as training, so `+experiment=NAME` and any `data.*` override give exactly the cache
-that run will read (the cache folder is keyed by frames, size and resize mode). Safe to interrupt and
+that run will read (the cache folder is keyed by frames, size, resize mode and cache format). Safe to interrupt and
 rerun, and to run twice at once. Training prepares by itself when the cache is missing.
 """
 

@@ -80,6 +80,8 @@ def registry_key(cfg: DictConfig, modality: str, dataset: str, hidden_classes: l
     from this modality (the datamodule resolves `num_hidden` to names).
     """
     data = to_plain(cfg.data)
+    if data.get("cache_format", "uint8") == "uint8":
+        data.pop("cache_quality", None)  # JPEG quality shapes the pixels only of a JPEG cache
     model = to_plain(cfg.model)
     recipe = _without(model, LEFT_OUT["model"])
     recipe.update({k: cfg.trainer.get(k) for k in TRAINER_RECIPE_KEYS})

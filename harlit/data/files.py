@@ -23,8 +23,8 @@ from harlit.data.video_cache import (
     ClipSettings,
     DecodingClips,
     VideoCache,
-    global_rank,
 )
+from harlit.dist import global_rank
 from harlit.errors import HarlitError
 
 log = logging.getLogger(__name__)

@@ -332,15 +332,6 @@ def _decode_to_file(
     return None
 
 
-def global_rank() -> int:
-    """This process's rank under DDP/SLURM launchers (0 when not distributed)."""
-    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        value = os.environ.get(name)
-        if value and value.isdigit():
-            return int(value)
-    return 0
-
-
 class CachedClips:
     """A VideoSource over cached clips (.npy or .jpgs): `source[i]` reads clip i and returns it as a tensor.
 
