@@ -4,7 +4,7 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-from harlit.config import CONFIG_DIR  # noqa: E402,F401  (the config tree; defined in harlit/config.py)
+# The config tree's location is harlit.config.CONFIG_DIR; importing harlit itself stays light.
 
 
 def load_model(path: str | Path, device: str = "cpu"):  # noqa: ANN201  (harlit.trained.TrainedModel)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from harlit import CONFIG_DIR
-from harlit.config import instantiate
+from harlit.config import CONFIG_DIR, instantiate
 from harlit.models.classifier import MODALITIES_OF
 from harlit.stage1 import LEFT_OUT, STAGE2_ENCODER_KEYS
 
