@@ -1,0 +1,86 @@
+"""Stage-2 training-step time of each fusion head relative to concat_mlp, measured in one run.
+
+    python experiments/bench_heads.py [--steps 20] [--frames 8 --size 32 --batch 16]
+
+Each head is built through the real config (`+experiment=synthetic_stage2 model/head=NAME`) with the
+stage-2 trainable blocks, and timed on one fixed batch: forward, loss, backward, optimizer step. The
+order of heads is interleaved over rounds, so drift on a shared machine hits each head alike; the
+median step time per head is reported. At 16x224x224 (`--frames 16 --size 224`) on a GPU, pass
+`--device cuda`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harlit.build import build_model  # noqa: E402
+from harlit.config import compose_config  # noqa: E402
+
+HEADS = ("concat_mlp", "late", "gated", "attention")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per head per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    batch = {
+        "imu": torch.randn(args.batch, 6, 128, device=device),
+        "video": torch.randint(
+            0, 256, (args.batch, 3, args.frames, args.size, args.size), dtype=torch.uint8, device=device
+        ),
+        "label": torch.randint(0, 12, (args.batch,), device=device),
+    }
+    models, optimizers = {}, {}
+    for head in HEADS:
+        cfg = compose_config(
+            ["+experiment=synthetic_stage2", f"model/head={head}"], return_hydra_config=False
+        )
+        model = build_model(cfg, 12).to(device).train()
+        models[head], optimizers[head] = model, model.configure_optimizers()
+
+    def step(head: str) -> None:
+        loss = F.cross_entropy(models[head](batch).float(), batch["label"])
+        loss.backward()
+        optimizers[head].step()
+        optimizers[head].zero_grad(set_to_none=True)
+
+    times: dict[str, list[float]] = {h: [] for h in HEADS}
+    for head in HEADS:  # warm-up
+        for _ in range(3):
+            step(head)
+    for _ in range(args.rounds):
+        for head in HEADS:
+            for _ in range(args.steps):
+                start = time.perf_counter()
+                step(head)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                times[head].append(time.perf_counter() - start)
+    base = statistics.median(times["concat_mlp"])
+    print(
+        f"{args.device}, batch {args.batch}, {args.frames}x{args.size}x{args.size} clips, torch threads {torch.get_num_threads()}"
+    )
+    print(f"{'head':<12}{'ms/step':>10}{'vs concat_mlp':>16}")
+    for head in HEADS:
+        median = statistics.median(times[head])
+        print(f"{head:<12}{1000 * median:>10.1f}{median / base:>16.3f}")
+
+
+if __name__ == "__main__":
+    main()
