@@ -447,3 +447,31 @@ def test_runs_that_saw_their_test_imu_in_training_are_marked(tmp_path: Path) -> 
     # Without a flagged run there is neither note nor mark.
     clean = make_report([runs / "video_0"], out=tmp_path / "clean")["md"].read_text()
     assert "†" not in clean
+
+
+def test_paper_setting_and_harlit_setting_rows_stay_apart(tmp_path: Path) -> None:
+    """Runs of a *_paper experiment (the paper's stated setting) and of harlit's tuned one are two rows."""
+    runs = tmp_path / "runs"
+    for seed, top1 in enumerate((0.78, 0.80, 0.79)):
+        write_run(
+            runs,
+            f"paper{seed}",
+            modality="imu",
+            seed=seed,
+            top1=top1,
+            dataset="utd_mhad",
+            extra={"name": "utd_stage1_imu_paper"},
+        )
+    for seed, top1 in enumerate((0.91, 0.92, 0.90)):
+        write_run(
+            runs,
+            f"harlit{seed}",
+            modality="imu",
+            seed=seed,
+            top1=top1,
+            dataset="utd_mhad",
+            extra={"name": "utd_stage1_imu"},
+        )
+    report = make_report([runs], out=tmp_path / "out")["md"].read_text()
+    assert "| utd_mhad | IMU only [paper setting] | 3 | 79.00 ± 1.00 |" in report
+    assert "| utd_mhad | IMU only [harlit setting] | 3 | 91.00 ± 1.00 |" in report

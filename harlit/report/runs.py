@@ -47,6 +47,7 @@ class GroupKey:
     num_hidden: int
     head: str
     modality_dropout: float
+    recipe: str = "harlit"  # "paper": a *_paper experiment (the paper's stated preprocessing and training)
 
     @property
     def paper_setting(self) -> bool:
@@ -55,8 +56,11 @@ class GroupKey:
 
     @property
     def variant(self) -> str:
-        """'' for the paper's setting, else e.g. 'late, p=0.3'."""
-        return "" if self.paper_setting else variant_name(self.head, self.modality_dropout)
+        """'' for the paper's model setting, else e.g. 'late, p=0.3'; runs of a *_paper experiment say so."""
+        variant = "" if self.paper_setting else variant_name(self.head, self.modality_dropout)
+        if self.recipe == "paper":
+            return f"paper setting, {variant}" if variant else "paper setting"
+        return variant
 
     @property
     def label(self) -> str:
@@ -125,6 +129,7 @@ def read_run(path: Path) -> Run | None:
         num_hidden=len(hidden),
         head=str(data.get("head") or default_head(setup)),
         modality_dropout=float(data.get("modality_dropout") or 0.0),
+        recipe="paper" if str(data.get("name") or "").endswith("_paper") else "harlit",
     )
     values = {m: float(data[f"test/{m}"]) for m in METRICS if isinstance(data.get(f"test/{m}"), (int, float))}
     missing = tuple(sorted(data.get("missing_at_test") or [])) if data.get("evaluation") else None

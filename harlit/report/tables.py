@@ -142,9 +142,11 @@ def write_csv(groups: Sequence[Group], path: Path, robust: Robustness | None = N
             )
 
 
-def table2_row(key: GroupKey) -> str:
-    """A group's Table 2 row name: 'IMU + video', or 'IMU + video [late, p=0.3]' off the paper's setting."""
-    return f"{TABLE2_ROWS[key.setup]} [{key.variant}]" if key.variant else TABLE2_ROWS[key.setup]
+def table2_row(key: GroupKey, beside_paper_recipe: bool = False) -> str:
+    """A group's Table 2 row name: 'IMU + video', 'IMU + video [late, p=0.3]' off the paper's setting,
+    'IMU only [paper setting]' for a *_paper experiment, and '[harlit setting]' beside such a row."""
+    variant = key.variant or ("harlit setting" if beside_paper_recipe else "")
+    return f"{TABLE2_ROWS[key.setup]} [{variant}]" if variant else TABLE2_ROWS[key.setup]
 
 
 def table2_markdown(groups: Sequence[Group]) -> list[str]:
@@ -159,13 +161,13 @@ def table2_markdown(groups: Sequence[Group]) -> list[str]:
         "| dataset | row | seeds | Top-1 | Top-5 | macro F1 |",
         "|---|---|---|---|---|---|",
     ]
+    paper_recipes = {(g.key.dataset, g.key.setup) for g in groups if g.key.recipe == "paper"}
     for g in groups:
         if g.key.num_hidden == 0 and g.key.train_ratio == 1.0 and g.key.setup in TABLE2_ROWS:
             cells = [fmt(*g.stats(m)) for m in ("top1", "top5", "f1_macro")]
+            row = table2_row(g.key, (g.key.dataset, g.key.setup) in paper_recipes)
             lines.append(
-                f"| {g.key.dataset} | {marked(table2_row(g.key), g)} | {len(g.runs)} | "
-                + " | ".join(cells)
-                + " |"
+                f"| {g.key.dataset} | {marked(row, g)} | {len(g.runs)} | " + " | ".join(cells) + " |"
             )
     lines += [
         "",
