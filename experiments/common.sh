@@ -6,6 +6,8 @@
 #     -o  where the report goes (default: experiments/<recipe>/results_<d>)
 #     -r  where the runs go (default: $HARLIT_ROOT/logs/experiments/<recipe>_<d>, HARLIT_ROOT defaulting to .)
 #   Overrides go to every job, e.g. trainer.max_epochs=2 seed=0,1 data.root=/data/utd_mhad.
+#   HEAD=late (or a grid, HEAD=late,gated) picks the fusion head of the stage-2 sweeps only; their runs go
+#   to fusion_<sweep>_<heads>, so recipes run with different heads share one runs folder and one report.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,11 +48,16 @@ experiment_for() {  # the experiment name of a modality
     esac
 }
 
-sweep() {  # sweep MODALITY SWEEP_CONFIG: one Hydra multirun into $RUNS/<modality>_<sweep>
-    local modality="$1" grid="$2"
-    echo ">> $(experiment_for "$modality") +sweep=$grid ${OVERRIDES[*]:-}" >&2
+sweep() {  # sweep MODALITY SWEEP_CONFIG: one Hydra multirun into $RUNS/<modality>_<sweep>[_<heads>]
+    local modality="$1" grid="$2" folder="$1_$2"
+    local head_args=()
+    if [[ "$modality" == fusion && -n "${HEAD:-}" ]]; then
+        head_args=("model/head=$HEAD")
+        folder="${folder}_${HEAD//,/-}"
+    fi
+    echo ">> $(experiment_for "$modality") +sweep=$grid ${head_args[*]:-} ${OVERRIDES[*]:-}" >&2
     "$PYTHON" -m harlit.run -m "+experiment=$(experiment_for "$modality")" "+sweep=$grid" \
-        "hydra.sweep.dir=$RUNS/${modality}_$grid" "${OVERRIDES[@]}"
+        "hydra.sweep.dir=$RUNS/$folder" "${head_args[@]}" "${OVERRIDES[@]}"
 }
 
 report() {

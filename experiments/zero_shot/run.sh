@@ -3,7 +3,7 @@
 # IMU*+RGB, RGB*+IMU (+sweep=zero_shot_fusion on stage 2, with plain fusion runs as the 0 bars),
 # three seeds each, then the report (zero_shot.png). Protocol: README, "Zero-shot protocol".
 #   experiments/zero_shot/run.sh -d utd -m imu data.root=/data/utd_mhad
-# Options and overrides: see experiments/common.sh.
+# Options and overrides: see experiments/common.sh (HEAD=late etc. for another fusion head).
 source "$(dirname "$0")/../common.sh"
 parse_recipe_args zero_shot "$@"
 if wants imu; then sweep imu zero_shot; fi
