@@ -15,7 +15,10 @@ Two sources of data (`--source`):
   once under `--root`, its video cache prepared by the datamodule's own `prepare_videos` in each
   `--cache-format` (uint8 `.npy` / JPEG `.jpgs`), and `data=utd_mhad` (the `utd_*` experiments) trained at
   the real epoch size: 431 training samples, 26 batches of 16. The loader settings of `--variants`
-  (`old`: 4 workers x prefetch 2, as before; `new`: what the config says now) run in the same process.
+  (`old`: 4 workers x prefetch 2, as before; `new`: what the config says now) run in the same process,
+  and so can two what-ifs, bench-only patches that tell what a change not made yet would gain:
+  `nosync` (the training step's host syncs taken out) and `overlap` (that, and each batch copied to the
+  GPU on a side stream while the step before it runs).
 
 `--profile N` runs N steps of each stage under `torch.profiler` after the warm-up and writes, beside
 `--out`, the operator table and a per-step breakdown: loader wait, host-to-device copy, augmentation,
@@ -30,12 +33,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import logging
 import multiprocessing
 import os
 import platform
 import re
+import shutil
 import sys
 import time
 import traceback
@@ -135,6 +140,7 @@ class Result:
     warmup_steps: int = 0
     timed_steps: int = 0
     steps_per_epoch: int | None = None
+    periods: dict[str, Any] = field(default_factory=dict)  # StepTimer.periods
     error: str | None = None
 
     @property
@@ -164,6 +170,7 @@ class StepTimer(pl.Callback):
         self.start: float | None = None
         self.end: float | None = None
         self.timed_steps = 0
+        self.marks: list[tuple[int, float]] = []  # (batch_idx, host time) at each step start in the window
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -171,9 +178,30 @@ class StepTimer(pl.Callback):
         if trainer.global_step == self.warmup and self.start is None:
             _synchronize(pl_module.device)
             self.start = time.perf_counter()
+            self.marks.append((batch_idx, self.start))
         elif self.start is not None and self.end is None and self.timed_steps == self.steps:
             _synchronize(pl_module.device)
             self.end = time.perf_counter()
+            self.marks.append((batch_idx, self.end))
+        elif self.start is not None and self.end is None:
+            self.marks.append((batch_idx, time.perf_counter()))  # no sync: the host's view
+
+    def periods(self) -> dict[str, Any]:
+        """Median step period and the extra time of the periods that cross an epoch boundary (epoch-end
+        hooks, loader reset and the new epoch's first batch), from host times; with the per-step host
+        sync of the training step the host keeps pace with the device, so they track the GPU."""
+        steps = [(b_idx, t1 - t0) for (_, t0), (b_idx, t1) in zip(self.marks, self.marks[1:], strict=False)]
+        if not steps:
+            return {}
+        median = float(np.median([d for _, d in steps]))
+        boundary = [d for b_idx, d in steps if b_idx == 0]
+        return {
+            "median_step_ms": round(1e3 * median, 3),
+            "epoch_boundaries": len(boundary),
+            "epoch_boundary_extra_ms": round(1e3 * (float(np.mean(boundary)) - median), 3)
+            if boundary
+            else None,
+        }
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -502,12 +530,19 @@ def _fit(
     return trainer
 
 
-def measure_pipeline(cfg: DictConfig, sizes: Sizes, what_if: str | None = None) -> float:
+def measure_pipeline_periods(
+    cfg: DictConfig, sizes: Sizes, what_if: str | None = None
+) -> tuple[float, dict[str, Any]]:
+    """Samples/s of the pipeline, and its step periods (`StepTimer.periods`)."""
     timer = StepTimer(sizes.warmup, sizes.steps)
     _fit(cfg, sizes, [timer], what_if)
     if timer.start is None or timer.end is None or timer.timed_steps == 0:
         raise RuntimeError("the benchmark run ended before its timed steps")
-    return timer.timed_steps * sizes.batch_size / (timer.end - timer.start)
+    return timer.timed_steps * sizes.batch_size / (timer.end - timer.start), timer.periods()
+
+
+def measure_pipeline(cfg: DictConfig, sizes: Sizes, what_if: str | None = None) -> float:
+    return measure_pipeline_periods(cfg, sizes, what_if)[0]
 
 
 def synthetic_batch(
@@ -697,7 +732,9 @@ def run_cache_bench(
         )
         try:
             log.info("bench %s (%s, %s): pipeline", stage, fmt, variant)
-            result.pipeline_samples_per_s = measure_pipeline(cfg, stage_sizes, settings.get("what_if"))
+            result.pipeline_samples_per_s, result.periods = measure_pipeline_periods(
+                cfg, stage_sizes, settings.get("what_if")
+            )
             if stage not in ceilings:
                 log.info("bench %s: ceiling", stage)
                 ceilings[stage] = measure_ceiling(cfg, stage_sizes, len(CLASS_NAMES), device)
@@ -977,11 +1014,21 @@ def format_breakdown(name: str, info: dict[str, Any]) -> str:
 
 
 def profile_stage(
-    cfg: DictConfig, sizes: Sizes, steps: int, on_gpu: bool, out_dir: Path, name: str, trace: bool = False
+    cfg: DictConfig,
+    sizes: Sizes,
+    steps: int,
+    on_gpu: bool,
+    out_dir: Path,
+    name: str,
+    trace: bool = False,
+    offset: int = 0,
 ) -> dict[str, Any]:
-    """Profile `steps` step periods after the warm-up; writes `profile_<name>.txt` (breakdown + table)."""
-    window = ProfileWindow(sizes.warmup, steps, on_gpu)
-    _fit(cfg, replace(sizes, steps=steps), [window], profiler=TraceRanges())
+    """Profile `steps` step periods from step `warmup + offset`; writes `profile_<name>.txt` (breakdown +
+    table). An offset of a few steps after a whole-epoch warm-up keeps the window inside one epoch: a
+    steady-state profile (the bench's `epoch-end +ms` column gives the epoch boundary's cost)."""
+    start = sizes.warmup + offset
+    window = ProfileWindow(start, steps, on_gpu)
+    _fit(cfg, replace(sizes, warmup=start, steps=steps), [window], profiler=TraceRanges())
     if window.profiler is None or window.wall_s is None:
         raise RuntimeError("the profiled run ended before its profiled steps")
     info = profile_breakdown(window.profiler, steps, window.wall_s)
@@ -992,10 +1039,13 @@ def profile_stage(
     path = out_dir / f"profile_{name}.txt"
     path.write_text(text + "\n")
     info["file"] = path.name
-    if trace:
-        trace_path = out_dir / f"trace_{name}.json"
-        window.profiler.export_chrome_trace(str(trace_path))
-        info["trace"] = trace_path.name
+    if trace:  # for chrome://tracing or https://ui.perfetto.dev; gzipped (S3D steps hold ~10k events each)
+        raw = out_dir / f"trace_{name}.json"
+        window.profiler.export_chrome_trace(str(raw))
+        with open(raw, "rb") as source, gzip.open(raw.with_suffix(".json.gz"), "wb") as target:
+            shutil.copyfileobj(source, target)
+        raw.unlink()
+        info["trace"] = raw.with_suffix(".json.gz").name
     print(format_breakdown(name, info))
     return info
 
@@ -1006,11 +1056,14 @@ def profile_stage(
 def format_table(results: list[Result]) -> str:
     lines = [
         f"{'stage':<8} {'source':<9} {'format':<6} {'loader':<8} {'workers':>7} {'prefetch':>8} {'batch':>5} "
-        f"{'pipeline/s':>11} {'ceiling/s':>10} {'ratio':>6}"
+        f"{'pipeline/s':>11} {'ceiling/s':>10} {'ratio':>6} {'step ms':>8} {'epoch-end +ms':>13}"
     ]
     for r in results:
+        extra = r.periods.get("epoch_boundary_extra_ms")
         figures = (
-            f"{r.pipeline_samples_per_s:>11.1f} {r.ceiling_samples_per_s:>10.1f} {r.ratio:>6.2f}"
+            f"{r.pipeline_samples_per_s:>11.1f} {r.ceiling_samples_per_s:>10.1f} {r.ratio:>6.2f} "
+            f"{r.periods.get('median_step_ms', float('nan')):>8.2f} "
+            f"{'-' if extra is None else f'{extra:.1f}':>13}"
             if r.error is None
             else f"failed: {r.error[:80]}"
         )
@@ -1179,7 +1232,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 jobs = [(f"synthetic_{stage}", stage_config(stage, stage_sizes, on_gpu, root))]
             for name, cfg in jobs:
                 try:
-                    info = profile_stage(cfg, stage_sizes, args.profile, on_gpu, out.parent, name, args.trace)
+                    offset = 2 if args.source == "cache" else 0  # mid-epoch, past the new epoch's first batch
+                    info = profile_stage(
+                        cfg, stage_sizes, args.profile, on_gpu, out.parent, name, args.trace, offset
+                    )
                     profiles.append({"name": name, "loader": loader_settings(cfg), **info})
                 except Exception as err:
                     log.error("profile %s failed:\n%s", name, traceback.format_exc())

@@ -192,6 +192,17 @@ def test_the_cache_source_reports_both_formats(tmp_path: Path) -> None:
     # A real epoch: 4 training clips at batch 2 are 2 steps; warm-up and timing round up to whole epochs.
     assert video["steps_per_epoch"] == 2 and video["warmup_steps"] == 2 and video["timed_steps"] == 2
     assert video["loader"]["num_workers"] == 0  # trainer=cpu
+    assert video["periods"]["median_step_ms"] > 0 and video["periods"]["epoch_boundaries"] == 1
+
+
+def test_step_periods_show_the_epoch_boundary() -> None:
+    timer = bench.StepTimer(warmup=5, steps=4)
+    timer.marks = [(5, 0.0), (6, 0.1), (0, 0.5), (1, 0.6), (2, 0.7)]  # (batch_idx, s): an epoch ends after 6
+    assert timer.periods() == {
+        "median_step_ms": 100.0,
+        "epoch_boundaries": 1,
+        "epoch_boundary_extra_ms": 300.0,
+    }
 
 
 def test_profile_writes_its_table_and_breakdown(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
