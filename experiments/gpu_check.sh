@@ -4,7 +4,8 @@
 #       1. OUT/bench_cache.json (+ .log): a generated UTD-MHAD tree (431 training clips, 640x480 .avi) through
 #          its video cache, uint8 and JPEG, at the real epoch size (26 batches of 16), for video, fusion and
 #          IMU; loader variants old (4 workers x prefetch 2), new (conf/trainer/gpu.yaml), and the what-ifs
-#          nosync and overlap (harlit/bench.py), all in the same run, next to each stage's ceiling;
+#          nosync, overlap and resident (harlit/bench.py; uint8 only), in the same run, next to each
+#          stage's model-only ceiling;
 #       2. OUT/profile_cache_<stage>_<format>_new.txt and OUT/profiles.json: torch.profiler over
 #          $PROFILE_STEPS steps of each stage (new settings): per-step breakdown, sync sites, op table;
 #       3. OUT/bench_gpu.json (+ .log): the synthetic-source bench, as recorded before (comparable with it).
@@ -12,7 +13,7 @@
 #                                        trainer=ddp on one GPU (NCCL), and utd_stage1_imu on the GPU
 #                                        fast path validated on odd subject 7 (needs UTD_ROOT)
 # Each smoke run's metrics.json is copied to OUT/metrics_<check>.json. Env: PYTHON, HARLIT_ROOT, UTD_ROOT;
-# for bench: VARIANTS (default old,new,nosync,overlap), PROFILE_STEPS (default 8), TRACE=1 (Chrome traces too),
+# for bench: VARIANTS (default old,new,nosync,overlap,resident), PROFILE_STEPS (default 8), TRACE=1 (Chrome traces too),
 # CPU_SMOKE=1 (a dry run on the CPU at tiny sizes, about a minute: checks the script, not the speed).
 # Expected time of bench on one H100: ~6-7 minutes (estimate from the recorded figures); it prints
 # timestamps, and each JSON is rewritten after every figure, so a run cut short keeps what it measured.
@@ -39,7 +40,7 @@ check() {  # name, then harlit.run overrides
 
 case "$PHASE" in
     bench)
-        VARIANTS="${VARIANTS:-old,new,nosync,overlap}"
+        VARIANTS="${VARIANTS:-old,new,nosync,overlap,resident}"
         cache_args=(--source cache --cache-format both --variants "$VARIANTS")
         synthetic_args=(--stages video,fusion,imu)
         if [ "${CPU_SMOKE:-0}" = 1 ]; then  # tiny sizes on the CPU: 4 training clips of 8 frames, batch 2

@@ -16,9 +16,10 @@ Two sources of data (`--source`):
   `--cache-format` (uint8 `.npy` / JPEG `.jpgs`), and `data=utd_mhad` (the `utd_*` experiments) trained at
   the real epoch size: 431 training samples, 26 batches of 16. The loader settings of `--variants`
   (`old`: 4 workers x prefetch 2, as before; `new`: what the config says now) run in the same process,
-  and so can two what-ifs, bench-only patches that tell what a change not made yet would gain:
-  `nosync` (the training step's host syncs taken out) and `overlap` (that, and each batch copied to the
-  GPU on a side stream while the step before it runs).
+  and so can what-ifs, bench-only patches that tell what a change not made yet would gain: `nosync`
+  (the training step's host syncs taken out), `overlap` (that, and each batch copied to the GPU on a
+  side stream while the step before it runs) and `resident` (nosync, and the training clips held in GPU
+  memory); what-ifs run on the first cache format only unless `--what-if-formats all`.
 
 `--profile N` runs N steps of each stage under `torch.profiler` after the warm-up and writes, beside
 `--out`, the operator table and a per-step breakdown: loader wait, host-to-device copy, augmentation,
@@ -61,7 +62,10 @@ from pytorch_lightning.profilers import Profiler
 
 from harlit.build import build_datamodule, build_model, build_trainer
 from harlit.config import compose_config, instantiate
+from harlit.data.base import HARDataModule
+from harlit.data.transforms import normalise_imu
 from harlit.data.utd_mhad import ABSENT_FROM_DATASET, CLASS_NAMES, NUM_TRIALS
+from harlit.fastpath import DeviceBatches
 from harlit.models.classifier import MODALITIES_OF, HARClassifier
 from harlit.startup import configure
 
@@ -84,8 +88,11 @@ LOADER_PRESETS: dict[str, dict[str, Any]] = {
     # step before it runs (`CopyAhead`).
     "nosync": {"what_if": "nosync"},
     "overlap": {"what_if": "nosync+h2d"},
+    # resident: nosync, and the training clips held in GPU memory, batches sliced there (`resident_batches`;
+    # UTD's 431 clips of 16x224x224 are 1 GB), as harlit.fastpath already does for IMU.
+    "resident": {"what_if": "nosync+resident"},
 }
-WHAT_IFS = ("nosync", "h2d")
+WHAT_IFS = ("nosync", "h2d", "resident")
 
 
 def what_if_flags(text: str | None) -> set[str]:
@@ -487,6 +494,25 @@ class CopyAhead:
             yield moved
 
 
+def resident_batches(datamodule: HARDataModule, device: torch.device) -> None:
+    """What-if `resident` (bench only): the training split in device memory, clips included, served as
+    shuffled device slices (`harlit.fastpath.DeviceBatches`, as DeviceResidentData serves IMU): no loader
+    workers, no copies, no epoch-start refill. Augmentation still runs in `on_after_batch_transfer`."""
+    train = datamodule.train_set
+    rows = torch.as_tensor(train.indices, dtype=torch.long)
+    tensors = {
+        "label": torch.as_tensor(train.table.labels[train.indices], dtype=torch.long).to(device),
+        "index": rows.to(device),
+    }
+    if "imu" in datamodule.modalities:
+        tensors["imu"] = normalise_imu(train.table.imu[rows], train.imu_stats).to(device).contiguous()
+    if "video" in datamodule.modalities:
+        tensors["video"] = torch.stack([train.table.video[int(r)] for r in train.indices]).to(device)
+    drop_last = len(train) > datamodule.batch_size  # as harlit.data.sampling.split_loader
+    batches = DeviceBatches(tensors, datamodule.batch_size, shuffle=True, drop_last=drop_last)
+    datamodule.train_dataloader = lambda: batches  # type: ignore[method-assign]
+
+
 def _fit(
     cfg: DictConfig,
     sizes: Sizes,
@@ -502,8 +528,10 @@ def _fit(
     flags = what_if_flags(what_if)
     if "nosync" in flags:
         without_step_syncs(model)
-    if "h2d" in flags:
-        device = torch.device("cuda" if cfg.trainer.get("accelerator") == "gpu" else "cpu")
+    device = torch.device("cuda" if cfg.trainer.get("accelerator") == "gpu" else "cpu")
+    if "resident" in flags:
+        resident_batches(datamodule, device)
+    elif "h2d" in flags:
         loaders = datamodule.train_dataloader
         # An instance attribute shadows the method for this run only (as harlit.fastpath does).
         datamodule.train_dataloader = lambda: CopyAhead(loaders(), device)  # type: ignore[method-assign]
@@ -605,7 +633,7 @@ def run_bench(stages: list[str], sizes: Sizes, on_gpu: bool, root: Path) -> list
         stage_sizes = sizes.for_stage(stage)
         cfg = stage_config(stage, stage_sizes, on_gpu, root)
         log.info("bench %s: pipeline", stage)
-        pipeline = measure_pipeline(cfg, stage_sizes)
+        pipeline, periods = measure_pipeline_periods(cfg, stage_sizes)
         log.info("bench %s: ceiling", stage)
         ceiling = measure_ceiling(cfg, stage_sizes, 12, device)
         results.append(
@@ -617,6 +645,7 @@ def run_bench(stages: list[str], sizes: Sizes, on_gpu: bool, root: Path) -> list
                 loader=loader_settings(cfg),
                 warmup_steps=stage_sizes.warmup,
                 timed_steps=stage_sizes.steps,
+                periods=periods,
             )
         )
     return results
@@ -655,21 +684,37 @@ def steps_per_epoch(train_samples: int, batch_size: int) -> int:
 
 
 def cache_runs(
-    stages: list[str], formats: list[str], variants: dict[str, dict[str, Any]]
+    stages: list[str],
+    formats: list[str],
+    variants: dict[str, dict[str, Any]],
+    what_if_formats: list[str] | None = None,
 ) -> list[tuple[str, str, str]]:
     """(stage, format, variant) of each pipeline figure.
 
+    Loader variants run on every format; what-if variants on `what_if_formats` only (default: all).
+
     The IMU stage reads no clips, and on a GPU its batches are slices of device memory
-    (harlit.fastpath.DeviceResidentData) that no loader setting or copy reaches: it runs once per
-    `nosync` flag, with the last variant listed of each (`old,new`: new; `old,new,nosync,overlap`: new, overlap).
+    (harlit.fastpath.DeviceResidentData) that no loader setting, copy or residency reaches: it runs once
+    with and once without `nosync`, as the last variant of each kind with no other what-if
+    (`old,new,nosync,overlap,resident`: new and nosync).
     """
     runs = []
     for stage in stages:
         if stage == "imu":
-            last = {"nosync" in what_if_flags(s.get("what_if")): name for name, s in variants.items()}
-            runs += [(stage, "-", name) for name in variants if name in last.values()]
+            chosen: dict[bool, str] = {}
+            for name, settings in variants.items():
+                flags = what_if_flags(settings.get("what_if"))
+                kind = "nosync" in flags
+                if kind not in chosen or not flags - {"nosync"}:
+                    chosen[kind] = name
+            runs += [(stage, "-", name) for name in variants if name in chosen.values()]
         else:
-            runs += [(stage, fmt, name) for fmt in formats for name in variants]
+            runs += [
+                (stage, fmt, name)
+                for fmt in formats
+                for name in variants
+                if not variants[name].get("what_if") or fmt in (what_if_formats or formats)
+            ]
     return runs
 
 
@@ -683,6 +728,7 @@ def run_cache_bench(
     variants: dict[str, dict[str, Any]],
     report: dict[str, Any],
     save: Callable[[], None],
+    what_if_formats: list[str] | None = None,
 ) -> list[Result]:
     """The cache source: tree, caches, then every (stage, format, variant) next to its stage's ceiling.
 
@@ -702,7 +748,7 @@ def run_cache_bench(
     save()
     ceilings: dict[str, float] = {}
     results: list[Result] = report.setdefault("_results", [])
-    for stage, fmt, variant in cache_runs(stages, formats, variants):
+    for stage, fmt, variant in cache_runs(stages, formats, variants, what_if_formats):
         settings = variants[variant]
         base = sizes.for_stage(stage)
         per_epoch = steps_per_epoch(spec.train_samples, base.batch_size)
@@ -1116,8 +1162,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--variants",
         default="old,new",
         help="--source cache: loader settings compared in the run: presets old (4 workers, "
-        "prefetch 2), new (the config), what-ifs nosync and overlap (nosync + copy ahead on a side "
-        "stream), or NAME:num_workers=12:prefetch_factor=4[:what_if=nosync+h2d]",
+        "prefetch 2), new (the config), what-ifs nosync, overlap (nosync + copy ahead on a side "
+        "stream) and resident (nosync + clips in GPU memory), or "
+        "NAME:num_workers=12:prefetch_factor=4[:what_if=nosync+h2d]",
     )
     parser.add_argument(
         "--tree-actions", type=int, default=len(CLASS_NAMES), help="generated tree: classes (1-27)"
@@ -1133,6 +1180,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=0,
         metavar="N",
         help="also profile N steps of each stage (and format; loader variant --profile-variant)",
+    )
+    parser.add_argument(
+        "--what-if-formats",
+        choices=("first", "all"),
+        default="first",
+        help="--source cache: the formats the what-if variants run on: first (the first of --cache-format, "
+        "to save GPU time) or all",
     )
     parser.add_argument("--profile-variant", default="new", help="--source cache: the variant to profile")
     parser.add_argument("--trace", action="store_true", help="with --profile: also export Chrome traces")
@@ -1199,7 +1253,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.source == "cache":
         report["formats"] = formats
         report["variants"] = variants
-        results = run_cache_bench(stages, sizes, on_gpu, root, spec, formats, variants, report, save)
+        what_if_formats = formats[:1] if args.what_if_formats == "first" else formats
+        report["what_if_formats"] = what_if_formats
+        results = run_cache_bench(
+            stages, sizes, on_gpu, root, spec, formats, variants, report, save, what_if_formats
+        )
     else:
         results = run_bench(stages, sizes, on_gpu, root)
         report["_results"] = results

@@ -165,8 +165,19 @@ def test_loader_variants_and_runs() -> None:
     ]
     # No loader setting reaches the IMU stage's device-resident batches: once per what-if.
     assert [r for r in runs if r[0] == "imu"] == [("imu", "-", "new"), ("imu", "-", "nosync")]
-    runs = bench.cache_runs(["imu"], ["uint8"], bench.parse_variants("old,new,nosync,overlap"))
-    assert runs == [("imu", "-", "new"), ("imu", "-", "overlap")]  # overlap's copy-ahead: no IMU loader
+    every = bench.parse_variants("old,new,nosync,overlap,resident")
+    assert bench.cache_runs(["imu"], ["uint8"], every) == [("imu", "-", "new"), ("imu", "-", "nosync")]
+    assert bench.cache_runs(["imu"], ["uint8"], bench.parse_variants("new,overlap")) == [
+        ("imu", "-", "new"),
+        ("imu", "-", "overlap"),
+    ]
+    # What-ifs run on the formats asked for (the bench's default: the first one).
+    runs = bench.cache_runs(["fusion"], ["uint8", "jpeg"], every, what_if_formats=["uint8"])
+    assert [(f, v) for _, f, v in runs] == [
+        *(("uint8", v) for v in ("old", "new", "nosync", "overlap", "resident")),
+        ("jpeg", "old"),
+        ("jpeg", "new"),
+    ]
 
 
 def test_copy_ahead_serves_the_loaders_batches() -> None:
@@ -179,12 +190,18 @@ def test_copy_ahead_serves_the_loaders_batches() -> None:
 
 def test_the_cache_source_reports_both_formats(tmp_path: Path) -> None:
     out = tmp_path / "out" / "bench.json"
-    args = [*TINY_CPU, "--source", "cache", "--stages", "video,imu", "--variants", "new", *TINY_TREE]
+    args = [*TINY_CPU, "--source", "cache", "--stages", "video,imu", "--variants", "new,resident", *TINY_TREE]
     report = bench.main([*args, "--root", str(tmp_path / "root"), "--out", str(out)])
     assert json.loads(out.read_text()) == report
     assert report["tree"]["train_samples"] == 4 and set(report["cache"]) == {"uint8", "jpeg"}
     rows = {(r["stage"], r["cache_format"], r["variant"]): r for r in report["results"]}
-    assert set(rows) == {("video", "uint8", "new"), ("video", "jpeg", "new"), ("imu", "-", "new")}
+    assert set(rows) == {
+        ("video", "uint8", "new"),
+        ("video", "uint8", "resident"),  # what-ifs: the first format only
+        ("video", "jpeg", "new"),
+        ("imu", "-", "new"),
+        ("imu", "-", "resident"),
+    }
     for row in rows.values():
         assert row["error"] is None and row["source"] == "cache"
         assert row["pipeline_samples_per_s"] > 0 and row["ceiling_samples_per_s"] > 0
@@ -193,6 +210,27 @@ def test_the_cache_source_reports_both_formats(tmp_path: Path) -> None:
     assert video["steps_per_epoch"] == 2 and video["warmup_steps"] == 2 and video["timed_steps"] == 2
     assert video["loader"]["num_workers"] == 0  # trainer=cpu
     assert video["periods"]["median_step_ms"] > 0 and video["periods"]["epoch_boundaries"] == 1
+
+
+def test_resident_batches_serve_the_training_split_from_the_device(tmp_path: Path) -> None:
+    """The resident what-if on the CPU: every training clip and IMU recording, sliced into batches."""
+    spec = bench.TreeSpec(actions=2, trials=1, frames=8, width=64, height=48)
+    tree = bench.build_utd_tree(tmp_path, spec, workers=1)
+    sizes = bench.Sizes(batch_size=3, num_frames=4, frame_size=16, imu_length=32, warmup=1, steps=1)
+    cfg = bench.cache_stage_config("fusion", sizes, False, tmp_path, tree, "uint8")
+    datamodule = bench.build_datamodule(cfg)
+    bench.prepare_cache(cfg)
+    datamodule.setup("fit")
+    bench.resident_batches(datamodule, torch.device("cpu"))
+    batches = list(datamodule.train_dataloader())
+    assert len(batches) == 2  # 8 samples in batches of 3, the last partial batch dropped
+    first = batches[0]
+    assert first["video"].shape == (3, 3, 4, 16, 16) and first["video"].dtype == torch.uint8
+    row = int(first["index"][0])
+    position = list(datamodule.train_set.indices).index(row)
+    sample = datamodule.train_set[position]
+    assert torch.equal(first["video"][0], sample["video"]) and torch.allclose(first["imu"][0], sample["imu"])
+    assert int(first["label"][0]) == sample["label"]
 
 
 def test_step_periods_show_the_epoch_boundary() -> None:
