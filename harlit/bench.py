@@ -177,6 +177,7 @@ class StepTimer(pl.Callback):
         self.start: float | None = None
         self.end: float | None = None
         self.timed_steps = 0
+        self.samples = 0  # as served: a split smaller than a batch gives one short batch
         self.marks: list[tuple[int, float]] = []  # (batch_idx, host time) at each step start in the window
 
     def on_train_batch_start(
@@ -215,6 +216,7 @@ class StepTimer(pl.Callback):
     ) -> None:
         if self.start is not None and self.end is None:
             self.timed_steps += 1
+            self.samples += len(batch["label"]) if isinstance(batch, dict) and "label" in batch else 0
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.end is None:
@@ -566,7 +568,8 @@ def measure_pipeline_periods(
     _fit(cfg, sizes, [timer], what_if)
     if timer.start is None or timer.end is None or timer.timed_steps == 0:
         raise RuntimeError("the benchmark run ended before its timed steps")
-    return timer.timed_steps * sizes.batch_size / (timer.end - timer.start), timer.periods()
+    samples = timer.samples or timer.timed_steps * sizes.batch_size
+    return samples / (timer.end - timer.start), timer.periods()
 
 
 def measure_pipeline(cfg: DictConfig, sizes: Sizes, what_if: str | None = None) -> float:
