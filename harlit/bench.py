@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import gzip
 import json
 import logging
@@ -464,6 +465,16 @@ class CopyAhead:
     def __len__(self) -> int:
         return len(self.loader)
 
+    # Lightning shuts down a loader's workers at the end of fit through `_iterator`: pass it through.
+    @property
+    def _iterator(self) -> Any:
+        return getattr(self.loader, "_iterator", None)
+
+    @_iterator.setter
+    def _iterator(self, value: Any) -> None:
+        if hasattr(self.loader, "_iterator"):
+            self.loader._iterator = value
+
     def __iter__(self) -> Any:
         if self.device.type != "cuda":
             yield from self.loader
@@ -556,7 +567,15 @@ def _fit(
     )
     if profiler is not None:
         trainer.profiler = profiler  # an object: it cannot pass through the trainer's config
-    trainer.fit(model, datamodule=datamodule)
+    try:
+        trainer.fit(model, datamodule=datamodule)
+    finally:
+        # Many runs share one process: free this one's loader workers (Lightning's teardown does it too),
+        # batches and device memory now, not whenever the reference cycles get collected.
+        combined = getattr(trainer.fit_loop, "_combined_loader", None)
+        if combined is not None:
+            combined.reset()
+        gc.collect()
     return trainer
 
 
