@@ -1090,18 +1090,19 @@ def profile_stage(
     name: str,
     trace: bool = False,
     offset: int = 0,
+    what_if: str | None = None,
 ) -> dict[str, Any]:
     """Profile `steps` step periods from step `warmup + offset`; writes `profile_<name>.txt` (breakdown +
     table). An offset of a few steps after a whole-epoch warm-up keeps the window inside one epoch: a
     steady-state profile (the bench's `epoch-end +ms` column gives the epoch boundary's cost)."""
     start = sizes.warmup + offset
     window = ProfileWindow(start, steps, on_gpu)
-    _fit(cfg, replace(sizes, warmup=start, steps=steps), [window], profiler=TraceRanges())
+    _fit(cfg, replace(sizes, warmup=start, steps=steps), [window], what_if, profiler=TraceRanges())
     if window.profiler is None or window.wall_s is None:
         raise RuntimeError("the profiled run ended before its profiled steps")
     info = profile_breakdown(window.profiler, steps, window.wall_s)
     info["sync_sites"] = dict(window.sync_sites.most_common())
-    sort_by = "self_cuda_time_total" if on_gpu else "self_cpu_time_total"
+    sort_by = "self_device_time_total" if on_gpu else "self_cpu_time_total"  # the GPU time of each op
     table = window.profiler.key_averages().table(sort_by=sort_by, row_limit=25)
     text = format_breakdown(name, info) + f"\n\n# torch.profiler key_averages, sorted by {sort_by}\n" + table
     path = out_dir / f"profile_{name}.txt"
@@ -1308,13 +1309,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     )
                     for fmt in (formats if stage != "imu" else formats[:1])
                 ]
+                what_if = settings.get("what_if")
             else:
                 jobs = [(f"synthetic_{stage}", stage_config(stage, stage_sizes, on_gpu, root))]
+                what_if = None
             for name, cfg in jobs:
                 try:
                     offset = 2 if args.source == "cache" else 0  # mid-epoch, past the new epoch's first batch
                     info = profile_stage(
-                        cfg, stage_sizes, args.profile, on_gpu, out.parent, name, args.trace, offset
+                        cfg, stage_sizes, args.profile, on_gpu, out.parent, name, args.trace, offset, what_if
                     )
                     profiles.append({"name": name, "loader": loader_settings(cfg), **info})
                 except Exception as err:
