@@ -107,6 +107,7 @@ class HARDataModule(pl.LightningDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
+        prefetch_factor: int | None = None,
         train_ratio: float = 1.0,
         hidden_classes: Sequence[str | int] | None = None,
         hidden_from: str = "both",
@@ -128,6 +129,11 @@ class HARDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.prefetch_factor = None if prefetch_factor is None else int(prefetch_factor)
+        if self.prefetch_factor is not None and self.prefetch_factor < 1:
+            raise HarlitError(
+                f"data.prefetch_factor must be a positive number of batches, not {prefetch_factor}."
+            )
         self.train_ratio = float(train_ratio)
         self.hidden_from = hidden_from
         self.num_hidden = int(num_hidden or 0)
@@ -256,7 +262,9 @@ class HARDataModule(pl.LightningDataModule):
         return {b.sample_id for b in bad}
 
     def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
-        return split_loader(dataset, batch_size, shuffle, self.num_workers, self.pin_memory)
+        return split_loader(
+            dataset, batch_size, shuffle, self.num_workers, self.pin_memory, self.prefetch_factor
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True, batch_size=self.batch_size)

@@ -30,9 +30,18 @@ def evaluation_sampler(dataset: Any) -> Any:
 
 
 def split_loader(
-    dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, pin_memory: bool
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int,
+    pin_memory: bool,
+    prefetch_factor: int | None = None,
 ) -> DataLoader:
-    """A shuffled training loader, or an ordered evaluation loader (unpadded under DDP)."""
+    """A shuffled training loader, or an ordered evaluation loader (unpadded under DDP).
+
+    `prefetch_factor`: batches each worker loads ahead (None: torch's default, 2); only with workers,
+    since a loader without workers loads nothing ahead and torch refuses the argument then.
+    """
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -42,5 +51,6 @@ def split_loader(
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
+        prefetch_factor=prefetch_factor if num_workers > 0 else None,
         drop_last=shuffle and len(dataset) > batch_size,  # BatchNorm in the heads needs > 1 sample
     )
