@@ -34,6 +34,7 @@ LEFT_OUT: dict[str, frozenset[str]] = {
             "eval_batch_size",
             "num_workers",
             "pin_memory",
+            "prefetch_factor",
             "seed",  # the run's seed is keyed once, at the top
             "hidden_classes",  # keyed as the classes hidden from this modality
             "hidden_from",

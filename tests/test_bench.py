@@ -303,11 +303,6 @@ def test_prefetch_factor_reaches_the_dataloader(make_cfg) -> None:
         bench.build_datamodule(make_cfg(["data.prefetch_factor=0"]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harlit.stage1.LEFT_OUT['data'] (the lead's file) must list prefetch_factor, a loader setting "
-    "like num_workers: until then it enters the stage-1 registry key, and every key changes",
-)
 def test_loader_settings_stay_out_of_the_stage1_key(make_cfg) -> None:
     from harlit.stage1 import key_of
 
