@@ -203,3 +203,28 @@ def test_multirun_of_ddp_jobs_gives_each_job_its_ranks_and_one_dir(tmp_path: Pat
     # No stray run folders anywhere (Lightning's re-launch would make logs/<name>/runs/... per rank).
     assert not (tmp_path / "logs").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "sweep"]
+
+
+@pytest.mark.slow
+def test_the_attention_head_trains_under_cpu_ddp(tmp_path: Path) -> None:
+    """Stage 2 with the attention head and IMU hidden from some classes, on 2 CPU ranks (gloo)."""
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        [
+            "+experiment=synthetic_stage2",
+            *TINY,
+            "model/head=attention",
+            "data.num_hidden=3",
+            "data.hidden_from=imu",
+            "data.batch_size=4",
+            "trainer=ddp_cpu",
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    output = result.stdout + result.stderr
+    assert output.count("Launching 2 DDP ranks") == 3  # the two stage-1 encoders, then stage 2
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["head"] == "attention" and metrics["modality"] == "fusion"
+    assert 0.0 <= metrics["test/top1"] <= 1.0 and metrics["hidden_from"] == "imu"
