@@ -21,7 +21,7 @@ from harlit.report import make_report, setup_of
 
 CLASSES = ["a", "b", "c", "d"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The start of an absolute or home path ("/tmp/x", "~/x", "~user/x") after a space, quote, `=`, `(` or `,`.
+# The start of an absolute or home path ("/data/x", "~/x", "~user/x") after a space, quote, `=`, `(` or `,`.
 MACHINE_PATH = re.compile(r"(?:^|[\s`'\"=(,])(?:/|~)[\w.~/-]", re.MULTILINE)
 
 
