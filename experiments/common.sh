@@ -55,9 +55,16 @@ sweep() {  # sweep MODALITY SWEEP_CONFIG: one Hydra multirun into $RUNS/<modalit
         head_args=("model/head=$HEAD")
         folder="${folder}_${HEAD//,/-}"
     fi
-    echo ">> $(experiment_for "$modality") +sweep=$grid ${head_args[*]:-} ${OVERRIDES[*]:-}" >&2
+    local given=("${OVERRIDES[@]}")
+    if [[ "$modality" == fusion && ${#OVERRIDES[@]} -gt 0 ]]; then
+        # The fusion jobs reuse the stage-1 sweeps' encoders only if those got the same overrides:
+        # the ones that do not reach stage 1 by themselves go through stage1_overrides.<modality>.
+        mapfile -t given < <("$PYTHON" -c 'import sys; from harlit.stage1 import for_every_stage
+print("\n".join(for_every_stage(sys.argv[1:])))' "${OVERRIDES[@]}")
+    fi
+    echo ">> $(experiment_for "$modality") +sweep=$grid ${head_args[*]:-} ${given[*]:-}" >&2
     "$PYTHON" -m harlit.run -m "+experiment=$(experiment_for "$modality")" "+sweep=$grid" \
-        "hydra.sweep.dir=$RUNS/$folder" "${head_args[@]}" "${OVERRIDES[@]}"
+        "hydra.sweep.dir=$RUNS/$folder" "${head_args[@]}" "${given[@]}"
 }
 
 report() {

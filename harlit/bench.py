@@ -552,8 +552,6 @@ def _fit(
         callbacks = [*callbacks, instantiate(cfg.callbacks.device_resident)]
     trainer = build_trainer(
         cfg,
-        model,
-        datamodule,
         callbacks=callbacks,
         plugins=None,
         max_steps=sizes.warmup + sizes.steps + 1,  # the extra step closes the timed window

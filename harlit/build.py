@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from harlit.config import instantiate
 from harlit.data.base import HARDataModule
 from harlit.models.classifier import MODALITIES_OF, HARClassifier
-
-DDP_STRATEGY = "pytorch_lightning.strategies.DDPStrategy"
 
 
 def run_dir(cfg: DictConfig) -> Path:
@@ -72,31 +70,8 @@ def build_classifier(
     )
 
 
-def modalities_may_be_absent(datamodule: HARDataModule) -> bool:
-    """Whether some training samples lack a modality: stage 2 with classes hidden from one of them."""
-    return (
-        len(datamodule.modalities) > 1
-        and bool(datamodule.hidden_classes)
-        and datamodule.hidden_from != "both"
-    )
-
-
-def _strategy_for(strategy: object, model: HARClassifier, datamodule: HARDataModule) -> object:
-    """DDP must search for unused parameters only when a step can skip some: decided from the model."""
-    if not (OmegaConf.is_dict(strategy) and strategy.get("_target_") == DDP_STRATEGY):
-        return strategy
-    if strategy.get("find_unused_parameters") is not None:
-        return strategy  # the user's explicit choice
-    strategy = strategy.copy()
-    with open_dict(strategy):
-        strategy.find_unused_parameters = model.may_skip_parameters(modalities_may_be_absent(datamodule))
-    return strategy
-
-
 def build_trainer(
     cfg: DictConfig,
-    model: HARClassifier | None = None,
-    datamodule: HARDataModule | None = None,
     callbacks: Sequence[pl.Callback] | None = None,
     **overrides: object,
 ) -> pl.Trainer:
@@ -108,6 +83,4 @@ def build_trainer(
     trainer_cfg = cfg.trainer.copy()
     with open_dict(trainer_cfg):
         trainer_cfg.update(overrides)
-        if model is not None and datamodule is not None and "strategy" in trainer_cfg:
-            trainer_cfg.strategy = _strategy_for(trainer_cfg.strategy, model, datamodule)
     return instantiate(trainer_cfg, logger=loggers or False, callbacks=list(callbacks))

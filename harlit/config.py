@@ -39,6 +39,27 @@ def task_overrides(cfg: DictConfig | None = None) -> list[str]:
     return []
 
 
+def override_key(override: str) -> str:
+    """The config key or group an override sets: `++data.x=1` -> `data.x`, `model/head=late` -> `model/head`."""
+    return override.lstrip("~+").split("=", 1)[0].strip()
+
+
+# Command-line forms that changed, with the sentence that names their replacement.
+REPLACED_OVERRIDES = {
+    "stage1_overrides": (
+        "stage1_overrides is per modality now: give stage1_overrides.imu=[...] and/or "
+        "stage1_overrides.video=[...] (quote each element, e.g. 'stage1_overrides.imu=[\"model.imu.pooling=avg\"]')."
+    ),
+}
+
+
+def refuse_replaced_overrides(argv: list[str]) -> None:
+    """One sentence, before Hydra answers with its own error, for an override whose form has changed."""
+    for arg in argv:
+        if "=" in arg and override_key(arg) in REPLACED_OVERRIDES:
+            raise HarlitError(REPLACED_OVERRIDES[override_key(arg)])
+
+
 def instantiate(node: Any, **kwargs: Any) -> Any:
     """hydra.utils.instantiate that lets harlit's user errors through unwrapped."""
     try:

@@ -13,6 +13,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from harlit import stage1
 from harlit.config import compose_config
 from harlit.errors import exit_on_user_error
 from harlit.startup import configure
@@ -42,8 +43,10 @@ def main(argv: list[str] | None = None) -> list[tuple[str, dict]]:
     out_root = Path(probe.paths.log_dir).resolve() / "demo" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
     rows, start = [], time.perf_counter()
     for label, experiment in STAGES:
+        # Stage 2 finds the encoders the first two stages trained only if they got the same overrides.
+        given = stage1.for_every_stage(overrides) if experiment.endswith("stage2") else overrides
         cfg = compose_config(
-            [f"+experiment={experiment}", *overrides, f"paths.output_dir={out_root / experiment}"]
+            [f"+experiment={experiment}", *given, f"paths.output_dir={out_root / experiment}"]
         )
         rows.append((label, train(cfg)))
     table = format_table(rows)

@@ -110,6 +110,17 @@ def is_external_multi_rank(cfg: DictConfig) -> bool:
     return num_processes(cfg) > 1 and ranks_created_externally(cfg) and WORKER_ENV not in os.environ
 
 
+def launch_id() -> str:
+    """One name for every rank of this launch, different for a requeued or restarted attempt."""
+    env = os.environ
+    if "TORCHELASTIC_RUN_ID" in env:
+        return f"torchrun-{env['TORCHELASTIC_RUN_ID']}-{env.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    if "SLURM_JOB_ID" in env:
+        step = env.get("SLURM_STEP_ID", "0")
+        return f"slurm-{env['SLURM_JOB_ID']}-{env.get('SLURM_RESTART_COUNT', '0')}-{step}"
+    return f"port-{env.get('MASTER_ADDR', 'localhost')}-{env.get('MASTER_PORT', '0')}"
+
+
 def wait_for_file(
     path: Path, timeout_s: float = 24 * 3600.0, poll_s: float = 0.5, what: str = "rank 0"
 ) -> Path:

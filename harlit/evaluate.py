@@ -124,9 +124,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         data_config(cfg, model, out_dir), modalities=list(model.modalities), _convert_="all"
     )
     datamodule.setup("test")
-    stats = preprocess.imu_statistics(model.preprocessing)
-    if stats is not None:
-        preprocess.use_imu_statistics(datamodule, stats, f"the model {model.source}")
+    preprocess.use_encoder_preprocessing(datamodule, model.preprocessing, f"the model {model.source}")
     if datamodule.class_names != model.class_names:
         raise HarlitError(
             f"the data's classes ({len(datamodule.class_names)}) are not the model's ({len(model.class_names)}) "

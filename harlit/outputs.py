@@ -18,14 +18,13 @@ from pytorch_lightning.loggers import Logger
 from harlit import stage1
 from harlit.build import run_dir
 from harlit.data.base import HARDataModule
-from harlit.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from harlit.encoder_file import ENCODER_FILE, EncoderFile
+from harlit.io import atomic_write_json, atomic_write_text
 from harlit.loggers import log_test_details
 from harlit.models.classifier import HARClassifier
 from harlit.trained import MODEL_FILE, save_model_file
 
 log = logging.getLogger(__name__)
-
-ENCODER_FILE = "encoder.pt"
 
 
 def summarize_test(
@@ -68,15 +67,16 @@ def selection_value(
     return {"optimized_metric": name, "optimized_value": value}
 
 
-def encoder_payload(model: HARClassifier, key: dict[str, Any]) -> dict[str, Any]:
-    """A stage-1 encoder file: plain tensors and strings, readable with torch.load(weights_only=True)."""
+def encoder_file_of(model: HARClassifier, cfg: DictConfig, key: dict[str, Any]) -> EncoderFile:
+    """A stage-1 run's encoder with its resolved config, preprocessing record and registry key."""
     modality = model.modality
-    return {
-        "modality": modality,
-        "encoder_state_dict": {k: v.detach().cpu() for k, v in model.encoders[modality].state_dict().items()},
-        "key": json.dumps(key, sort_keys=True, default=str),
-        "preprocessing": model.preprocessing,
-    }
+    return EncoderFile(
+        modality=modality,
+        state_dict={k: v.detach().cpu() for k, v in model.encoders[modality].state_dict().items()},
+        config=stage1.plain_job_config(cfg),
+        preprocessing=model.preprocessing,
+        key=key,
+    )
 
 
 def write_outputs(
@@ -105,8 +105,7 @@ def write_outputs(
 def publish_encoder(cfg: DictConfig, model: HARClassifier, path: Path, metrics: dict[str, Any]) -> None:
     modality = model.modality
     key = stage1.key_of(cfg, modality)
-    payload = encoder_payload(model, key)
-    atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
+    encoder_file_of(model, cfg, key).save(path)
     published = stage1.publish(cfg, key, path, metrics)
     metrics[f"{modality}_encoder"] = str(published.path)
     metrics["registered"] = published.registered

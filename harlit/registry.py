@@ -20,14 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from harlit.encoder_file import ENCODER_FILE, EncoderFile
 from harlit.errors import HarlitError
-from harlit.io import atomic_write_json, create_exclusive
+from harlit.io import atomic_write_json
 
 log = logging.getLogger(__name__)
-
-ENCODER_FILE = "encoder.pt"
 
 
 def key_digest(key: dict[str, Any]) -> str:
@@ -54,10 +51,6 @@ class Published:
     def registered(self) -> bool:
         """Whether the registry now serves this run's weights for the key."""
         return self.status != "kept_other"
-
-
-def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 class CheckpointRegistry:
@@ -96,14 +89,13 @@ class CheckpointRegistry:
                 f"the registry folder {folder} holds another key under the same digest; "
                 "move it away and run again."
             )
-        payload = torch.load(encoder_file, map_location="cpu", weights_only=True)
+        encoder = EncoderFile.load(encoder_file)
         atomic_write_json(stored_key, key)
         target = folder / ENCODER_FILE
-        if create_exclusive(target, lambda handle: torch.save(payload, handle)):
+        if encoder.save(target, exclusive=True):
             atomic_write_json(folder / "metrics.json", metrics)
             return Published(target, "added")
-        existing = torch.load(target, map_location="cpu", weights_only=True)
-        if same_weights(existing["encoder_state_dict"], payload["encoder_state_dict"]):
+        if EncoderFile.load(target).same_weights(encoder):
             return Published(target, "identical")
         note = (
             f"the registry already holds a different {key['modality']} encoder for this setting at {target}; "

@@ -1,8 +1,9 @@
 """`train(cfg)`: one harlit run (stage 1 or stage 2) from a composed config, returning its metrics.
 
-It reads as its steps: validate -> resolve the stage-1 encoders (stage 2) -> launch ranks, or build, fit
-and test in this process -> write the run's outputs. Each step lives in the module that owns it:
-`harlit.stage1`, `harlit.launch`, `harlit.build`, `harlit.outputs`.
+It reads as its steps: validate (a stage-2 run with every stage-1 config it needs) -> resolve the stage-1
+encoders and adopt what their files say (stage 2) -> launch ranks, or build, fit and test in this process
+-> write the run's outputs. Each step lives in the module that owns it: `harlit.stage1`,
+`harlit.contract`, `harlit.launch`, `harlit.build`, `harlit.outputs`.
 """
 
 from __future__ import annotations
@@ -15,29 +16,34 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from harlit import dist, launch, stage1
+from harlit import contract, dist, launch, stage1
 from harlit.build import build_datamodule, build_model, build_trainer, run_dir
 from harlit.checkpointing import exit_when_preempted, resume_checkpoint
 from harlit.config import to_plain
 from harlit.data import preprocess
+from harlit.encoder_file import EncoderFile
 from harlit.errors import HarlitError
 from harlit.io import atomic_write_text
 from harlit.loggers import finish_runs, log_config
-from harlit.models.classifier import MODALITIES_OF
+from harlit.models.classifier import check_settings as check_model_settings
 from harlit.outputs import selection_value, summarize_test, write_outputs
-from harlit.trained import encoder_record
 
 log = logging.getLogger(__name__)
 
 __all__ = ["train", "fit_and_test", "summarize_test", "validate"]
 
 
-def validate(cfg: DictConfig) -> None:
-    """Fail in one sentence on settings that cannot run, before anything is trained."""
-    if cfg.model.modality not in MODALITIES_OF:
-        raise HarlitError(
-            f"model.modality must be one of {sorted(MODALITIES_OF)}, not {cfg.model.modality!r}."
-        )
+def validate(cfg: DictConfig) -> dict[str, stage1.Dependency]:
+    """Fail in one sentence on settings that cannot run, before anything is trained.
+
+    A stage-2 config is checked whole: every stage-1 config it will need is composed, keyed and
+    validated too, and no override of its command line may contradict an encoder it will load.
+    Returns those stage-1 dependencies ({} for a stage-1 run).
+    """
+    model = cfg.model
+    check_model_settings(
+        model.modality, float(model.get("label_smoothing", 0.0)), float(model.get("modality_dropout", 0.0))
+    )
     ratio = cfg.data.get("train_ratio", 1.0)
     if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
         raise HarlitError(
@@ -50,12 +56,37 @@ def validate(cfg: DictConfig) -> None:
             "subjects (e.g. optimized_metric=val/top1 with data.val_subjects), never on the test split."
         )
     dist.check_devices(cfg)
+    build_datamodule(cfg)  # the data settings (hidden classes, protocol, ...) are checked on construction
+    if model.modality != "fusion":
+        return {}
+    needs = stage1.dependencies(cfg)
+    for modality, need in needs.items():
+        if need.explicit is not None:
+            encoder = EncoderFile.load(need.explicit, modality)
+            contract.check_overrides(
+                cfg, modality, encoder.encoder_config, encoder.data_config, encoder.source
+            )
+            continue
+        assert need.config is not None
+        validate(need.config)
+        contract.check_overrides(
+            cfg,
+            modality,
+            to_plain(need.config.model[modality]),
+            to_plain(need.config.data),
+            f"the stage-1 {modality} encoder of {cfg.stage1[modality]}",
+        )
+    return needs
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train and test one run; write metrics.json and config.yaml, and register a stage-1 encoder."""
-    validate(cfg)
-    encoders = stage1.ensure_encoders(cfg, train) if cfg.model.modality == "fusion" else {}
+    needs = validate(cfg)
+    encoders: dict[str, Path] = {}
+    if needs:
+        encoders = stage1.ensure_encoders(cfg, needs, train)
+        # From here on, each encoder's file decides how it is built and fed (harlit.contract).
+        cfg = contract.adopt(cfg, {m: EncoderFile.load(path, m) for m, path in encoders.items()})
     ckpt_path = resume_checkpoint(cfg, run_dir(cfg))
     if dist.needs_launch(cfg):
         # This process only supervises: the ranks train from the resolved config (see harlit/launch.py).
@@ -78,14 +109,13 @@ def fit_and_test(
     out_dir.mkdir(parents=True, exist_ok=True)
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
-    if "imu" in files and "imu" in datamodule.modalities:
-        # Stage 2 normalises IMU as its stage-1 encoder was trained (it may come from other data).
-        stats = preprocess.imu_statistics(encoder_record(files["imu"]))
-        if stats is not None:
-            preprocess.use_imu_statistics(datamodule, stats, f"the IMU encoder {files['imu']}")
+    for modality, path in files.items():
+        # Stage 2 feeds each encoder as its stage-1 run did, with its IMU statistics.
+        encoder = EncoderFile.load(path, modality)
+        preprocess.use_encoder_preprocessing(datamodule, encoder.preprocessing, encoder.source)
     model = build_model(cfg, datamodule.num_classes, datamodule.class_names, files)
     model.preprocessing = preprocess.record_of(datamodule)
-    trainer = build_trainer(cfg, model, datamodule)
+    trainer = build_trainer(cfg)
     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     if dist.global_rank() == 0:
         atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(job_cfg, resolve=True))

@@ -61,17 +61,6 @@ def save_model_file(path: Path, classifier: HARClassifier, cfg: DictConfig) -> N
     atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
 
 
-def encoder_record(path: str | Path) -> dict[str, Any]:
-    """The preprocessing record a stage-1 encoder file or Lightning checkpoint carries ({} if none)."""
-    try:
-        payload = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=False)
-    except Exception:
-        return {}  # HARClassifier.load_encoder reports unreadable files in one sentence
-    if not isinstance(payload, dict):
-        return {}
-    return payload.get("preprocessing") or payload.get("harlit_preprocessing") or {}
-
-
 class TrainedModel:
     """A trained harlit model in eval mode, with its preprocessing: `predict(video=..., imu=...)`."""
 

@@ -309,7 +309,7 @@ def test_loader_settings_stay_out_of_the_stage1_key(make_cfg) -> None:
     plain = make_cfg(["+experiment=synthetic_stage1_imu"])
     prefetching = make_cfg(["+experiment=synthetic_stage1_imu", "data.prefetch_factor=4"])
     assert key_of(plain, "imu") == key_of(prefetching, "imu")
-    assert "prefetch_factor" not in key_of(plain, "imu")["data"]
+    assert "prefetch_factor" not in key_of(plain, "imu")["config"]["data"]
 
 
 def test_the_profile_breakdown_finds_where_the_gpu_waits() -> None:

@@ -24,6 +24,7 @@ from harlit.data.mmact import (
 from harlit.data.video_cache import ClipSettings, decode_clip
 from harlit.errors import HarlitError
 from harlit.train import train
+from tests.conftest import stage1_both, stage1_overrides
 from tests.data_fixtures import (
     MMACT_CLIP,
     SENSOR_FOLDERS,
@@ -413,7 +414,7 @@ def test_experiments_compose_with_the_papers_settings() -> None:
             wd,
         )
         assert cfg.data.root.endswith("/data/mmact") and cfg.data.imu_channels == 12
-        if "imu" not in name:
+        if name == "mmact_stage1_video":
             assert cfg.model.video.pretrained == "kinetics400" and (
                 cfg.data.num_frames,
                 cfg.data.frame_size,
@@ -429,17 +430,16 @@ def test_stage2_trains_its_stage1_encoders_end_to_end(
     tree: tuple[Path, dict[str, list[str]]], tmp_path: Path
 ) -> None:
     root, _ = tree
+    quick = ["trainer.max_epochs=1", "logger=none", "trainer.enable_progress_bar=false"]
     cfg = compose_config(
         [
             "+experiment=mmact_stage2",
             f"data.root={root}",
             f"paths.root_dir={tmp_path}",
             f"paths.output_dir={tmp_path / 'runs' / 'mmact_stage2'}",
-            "trainer.max_epochs=1",
-            "model.video.pretrained=none",
-            "logger=none",
-            "trainer.enable_progress_bar=false",
-            *TINY,
+            "data.prepare_workers=1",
+            *quick,
+            *stage1_both([*TINY, *quick], video=["model.video.pretrained=none"]),
         ]
     )
     metrics = train(cfg)
@@ -474,7 +474,7 @@ def test_cross_view_fusion_with_an_explicit_imu_encoder_is_flagged_in_metrics(
                 "data.protocol=cross_view",
                 "data.test_cams=[2]",
                 f"model.imu_ckpt={tmp_path / 'imu' / 'encoder.pt'}",
-                "model.video.pretrained=none",
+                stage1_overrides("video", [*TINY, "model.video.pretrained=none"]),
                 f"paths.output_dir={tmp_path / 'fusion'}",
             ]
         )
@@ -482,3 +482,54 @@ def test_cross_view_fusion_with_an_explicit_imu_encoder_is_flagged_in_metrics(
     written = json.loads((tmp_path / "fusion" / "metrics.json").read_text())
     assert metrics[IMU_SEEN_KEY] is True and written[IMU_SEEN_KEY] is True
     assert written["protocol"] == "cross_view" and written["num_test"] == 9  # camera 2's videos
+
+
+def ratio_tree(root: Path) -> None:
+    """8 training recordings per class (walking, kicking) of subjects 1-4, 2 cameras each, and a test subject."""
+    for i, (subject, session) in enumerate((s, k) for s in (1, 2, 3, 4) for k in (1, 2)):
+        for stem in ("walking", "kicking"):
+            write_mmact_sample(root, subject, 1, session, stem, frames=4, seed=i)
+    for stem in ("walking", "kicking"):
+        write_mmact_sample(root, 17, 1, 1, stem, frames=4, seed=99)
+
+
+def recordings_of(dm: MMActDataModule) -> set[str]:
+    """The sensor recordings behind a datamodule's training rows (camera left out of the id)."""
+    return {str(dm.table.units[row]) for row in dm.train_set.indices}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ratio_subsets_hold_the_same_recordings_for_imu_video_and_fusion(tmp_path: Path, seed: int) -> None:
+    """Defect 5: IMU-only rows are recordings, video rows are cameras; each table was subsampled alone."""
+    root = tmp_path / "mmact"
+    ratio_tree(root)
+    chosen = {}
+    for modalities in (("imu",), ("video",), ("imu", "video")):
+        dm = mmact(root, modalities, train_ratio=0.5, seed=seed)
+        dm.setup("fit")
+        chosen[modalities] = recordings_of(dm)
+        rows_per_recording = 1 if modalities == ("imu",) else 2
+        assert len(dm.train_set) == 8 * rows_per_recording  # half of 16 recordings, every camera of each
+    assert chosen[("imu",)] == chosen[("video",)] == chosen[("imu", "video")]
+    assert len(chosen[("imu",)]) == 8 and {r.rsplit("_", 1)[1] for r in chosen[("imu",)]} == {
+        "walking",
+        "kicking",
+    }
+
+
+def test_bad_samples_txt_is_written_by_rank_zero_alone_and_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect 8: every rank wrote bad_samples.txt, with a plain (torn-able) write."""
+    import harlit.data.base as base
+
+    root = tmp_path / "mmact"
+    plant_bad_mmact(root)
+    writes = []
+    monkeypatch.setattr(base, "atomic_write_text", lambda path, text: writes.append(path))
+    monkeypatch.setenv("RANK", "1")  # IMU only: a video rank 1 would wait for rank 0's clip cache
+    mmact(root, ("imu",), on_bad_sample="skip", report_dir=str(tmp_path / "run")).setup("fit")
+    assert not writes
+    monkeypatch.setenv("RANK", "0")
+    mmact(root, ("imu",), on_bad_sample="skip", report_dir=str(tmp_path / "run")).setup("fit")
+    assert writes == [tmp_path / "run" / "bad_samples.txt"]

@@ -21,6 +21,7 @@ from harlit.data.utd_mhad import (
 )
 from harlit.errors import HarlitError
 from harlit.train import train
+from tests.conftest import stage1_both
 from tests.data_fixtures import (
     TINY_LOADER,
     UTD_INERTIAL,
@@ -214,20 +215,20 @@ def test_bad_file_names_and_duplicates_are_bad_samples(tmp_path: Path) -> None:
 
 
 def compose_tiny(tmp_path: Path, experiment: str, root: Path, *extra: str):
+    quick = ["trainer.max_epochs=1", "logger=none", "trainer.enable_progress_bar=false"]
+    no_download = ["model.video.pretrained=none"]  # no Kinetics download in tests
+    if "stage2" in experiment:  # the encoders' settings go to their stage-1 runs
+        tiny = ["data.prepare_workers=1", *quick, *stage1_both([*TINY, *quick], video=no_download)]
+    else:
+        tiny = [*quick, *TINY, *([] if experiment.endswith("_imu") else no_download)]
     return compose_config(
         [
             f"+experiment={experiment}",
             f"data.root={root}",
             f"paths.root_dir={tmp_path}",
             f"paths.output_dir={tmp_path / 'runs' / experiment}",
-            "trainer.max_epochs=1",
-            "logger=none",
-            "trainer.enable_progress_bar=false",
-            *TINY,
+            *tiny,
             *extra,
-            *(
-                [] if experiment.endswith("_imu") else ["model.video.pretrained=none"]
-            ),  # no Kinetics download in tests
         ]
     )
 
@@ -248,7 +249,6 @@ def test_experiments_compose_with_the_papers_settings() -> None:
     )
     cfg = compose_config(["+experiment=utd_stage2"])
     assert (cfg.data.batch_size, cfg.model.optimizer.lr, cfg.model.optimizer.weight_decay) == (16, 5e-4, 5e-6)
-    assert cfg.model.video.pretrained == "kinetics400"
     assert dict(cfg.stage1) == {"imu": "utd_stage1_imu", "video": "utd_stage1_video"}
 
 

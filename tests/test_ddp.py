@@ -14,11 +14,11 @@ import torch
 from omegaconf import OmegaConf
 
 from harlit import dist, launch
-from harlit.build import build_datamodule, build_model, build_trainer
+from harlit.build import build_trainer
 from harlit.config import instantiate
 from harlit.errors import HarlitError
 from harlit.train import summarize_test
-from tests.conftest import REPO_ROOT, TINY, run_harlit
+from tests.conftest import REPO_ROOT, TINY, run_harlit, tiny_stage2
 
 HELPERS = REPO_ROOT / "tests" / "helpers"
 IMU_DDP = [
@@ -76,29 +76,10 @@ def test_more_devices_than_gpus_is_one_sentence(make_cfg, monkeypatch: pytest.Mo
         dist.check_devices(make_cfg(["trainer=gpu"]))
 
 
-def _find_unused_parameters(cfg) -> bool:
-    datamodule = build_datamodule(cfg)
-    model = build_model(cfg, datamodule.num_classes)
-    trainer = build_trainer(cfg, model, datamodule, logger=False)
-    return bool(trainer.strategy._ddp_kwargs["find_unused_parameters"])
-
-
-def test_ddp_is_told_about_skipped_parameters_only_when_needed(make_cfg) -> None:
-    # Decided from the model when the trainer is built, not by a config resolver.
-    assert not _find_unused_parameters(make_cfg(["trainer=ddp_cpu", "+experiment=synthetic_stage1_imu"]))
-    assert not _find_unused_parameters(make_cfg(["trainer=ddp_cpu"]))
-    assert _find_unused_parameters(
-        make_cfg(["trainer=ddp_cpu", "data.num_hidden=2", "data.hidden_from=video"])
-    )
-    assert _find_unused_parameters(make_cfg(["trainer=ddp_cpu", "model.head.missing_value=learned"]))
-    # Hidden from both modalities: hidden samples leave training, nothing is ever absent.
-    assert not _find_unused_parameters(
-        make_cfg(["trainer=ddp_cpu", "data.num_hidden=2", "data.hidden_from=both"])
-    )
-    # An explicit choice in the config stands.
-    assert _find_unused_parameters(
-        make_cfg(["trainer=ddp_cpu", "trainer.strategy.find_unused_parameters=true"])
-    )
+def test_an_explicit_find_unused_parameters_stands(make_cfg) -> None:
+    # harlit never needs the search (tests/test_modality_dropout.py); a user may still ask for it.
+    cfg = make_cfg(["trainer=ddp_cpu", "trainer.strategy.find_unused_parameters=true"])
+    assert build_trainer(cfg, logger=False).strategy._ddp_kwargs["find_unused_parameters"] is True
 
 
 def test_worker_config_carries_the_supervisors_answers(make_cfg, tmp_path: Path) -> None:
@@ -212,7 +193,7 @@ def test_the_attention_head_trains_under_cpu_ddp(tmp_path: Path) -> None:
     result = run_cli(
         [
             "+experiment=synthetic_stage2",
-            *TINY,
+            *tiny_stage2(),
             "model/head=attention",
             "data.num_hidden=3",
             "data.hidden_from=imu",

@@ -16,7 +16,7 @@ from harlit import launchers
 from harlit.errors import HarlitError
 from harlit.models.s3d import S3DEncoder
 from harlit.registry import CheckpointRegistry
-from tests.conftest import REPO_ROOT, TINY, run_harlit, subprocess_env
+from tests.conftest import REPO_ROOT, run_harlit, subprocess_env, tiny_stage2
 
 
 def test_the_launcher_choice_is_read_from_the_command_line() -> None:
@@ -92,8 +92,15 @@ def test_submitit_slurm_gives_one_task_per_gpu_and_requeues(make_cfg, tmp_path: 
 
 
 def _video_encoder_file(path: Path) -> Path:
+    """A stage-1 video encoder file of the synthetic defaults, without training one."""
+    from harlit.config import compose_config
+    from harlit.encoder_file import EncoderFile
+    from harlit.stage1 import plain_job_config
+
     torch.manual_seed(0)
-    torch.save({"modality": "video", "encoder_state_dict": S3DEncoder().state_dict()}, path)
+    cfg = compose_config(["+experiment=synthetic_stage1_video", f"paths.output_dir={path.parent}"])
+    preprocessing = {"video": {"num_frames": 8, "frame_size": 32, "resize": "squash"}}
+    EncoderFile("video", S3DEncoder().state_dict(), plain_job_config(cfg), preprocessing, {}).save(path)
     return path
 
 
@@ -107,7 +114,7 @@ def test_submitit_local_sweep_trains_a_shared_missing_encoder_once(tmp_path: Pat
         "-m",
         "hydra/launcher=submitit_local",
         "+experiment=synthetic_stage2",
-        *TINY,
+        *tiny_stage2(),
         f"model.video_ckpt={video}",
         "model.head.hidden_dim=32,64",
         f"hydra.sweep.dir={sweep}",
@@ -126,7 +133,7 @@ def test_submitit_local_sweep_trains_a_shared_missing_encoder_once(tmp_path: Pat
     assert all(m["video_ckpt"] == str(video) for m in metrics)
     key = json.loads((entries[0] / "key.json").read_text())
     stored = torch.load(encoder, weights_only=True)
-    assert json.loads(stored["key"]) == key and stored["modality"] == "imu"
+    assert stored["key"] == key and stored["modality"] == "imu"
     source = json.loads((entries[0] / "metrics.json").read_text())["source_run"]
     assert source == str(trained_here[0] / "stage1_imu")
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")) == ["0", "1"]

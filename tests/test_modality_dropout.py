@@ -90,3 +90,78 @@ def test_bad_dropout_settings_are_one_sentence(make_cfg) -> None:
     cfg = make_cfg(["+experiment=synthetic_stage1_imu", "+model.modality_dropout=0.3"])
     with pytest.raises(HarlitError, match="applies to fusion"):
         build_model(cfg, 12)
+
+
+def _real_batch(size: int, present: dict[str, list[bool]]) -> dict[str, torch.Tensor]:
+    """A stage-2 batch at the synthetic defaults (8 frames of 32x32: S3D's last map is 1x1x1)."""
+    batch = {
+        "label": torch.arange(size) % 12,
+        "imu": torch.randn(size, 6, 128),
+        "video": torch.randint(0, 256, (size, 3, 8, 32, 32), dtype=torch.uint8),
+    }
+    batch.update({f"{m}_present": torch.tensor(rows) for m, rows in present.items()})
+    return batch
+
+
+@pytest.mark.parametrize(
+    ("present", "head"),
+    [
+        ({"video": [False, False, False]}, "concat_mlp"),  # no sample of the batch has video
+        ({"imu": [False, False, False]}, "concat_mlp"),
+        ({"video": [True, False, False]}, "concat_mlp"),  # one sample: BatchNorm has one value per channel
+        ({}, "concat_mlp"),
+        ({}, "learned"),  # a complete batch: the learned missing value is not needed
+        ({"video": [False, False, False]}, "attention"),
+        ({"imu": [False, True, False]}, "late"),
+    ],
+)
+def test_every_trainable_parameter_is_in_every_training_step(make_cfg, present, head) -> None:
+    """Defect 7: DDP failed on unused parameters when a rank's batch lacked a modality; one clip of
+    1x1x1 crashed BatchNorm. Every step now reaches every trainable parameter, so DDP needs no search."""
+    overrides = ["model.head.missing_value=learned"] if head == "learned" else [f"model/head={head}"]
+    model = build_model(make_cfg(["+experiment=synthetic_stage2", *overrides]), 12).train()
+    batch = _real_batch(3, present)
+    loss = model.training_step(batch, 0)
+    loss.backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not unused, f"parameters outside the step's graph: {unused[:5]}"
+    for m, rows in present.items():
+        if not any(rows):  # an absent encoder is in the graph, but learns nothing from the batch
+            assert all(not p.grad.any() for p in model.encoders[m].parameters() if p.requires_grad)
+
+
+def test_ddp_is_never_told_to_search_for_unused_parameters(make_cfg) -> None:
+    from harlit.build import build_trainer
+
+    for overrides in (
+        [],
+        ["model.modality_dropout=0.5"],
+        ["data.hidden_classes=[0]", "data.hidden_from=imu"],
+        ["model.head.missing_value=learned"],
+    ):
+        trainer = build_trainer(make_cfg(["trainer=ddp_cpu", *overrides]), logger=False)
+        assert trainer.strategy._ddp_kwargs["find_unused_parameters"] is False
+
+
+@pytest.mark.slow
+def test_ddp_stage2_with_heavy_modality_dropout_on_tiny_batches(tmp_path) -> None:
+    """The issue's command: 2 CPU ranks, p=0.99, batches of 2, 8x32x32 clips."""
+    from tests.conftest import QUIET, TINY_SOURCE, run_harlit, stage1_overrides
+
+    quick = ["trainer.max_epochs=1", "data.batch_size=4", *QUIET]
+    result = run_harlit(
+        [
+            "+experiment=synthetic_stage2",
+            "trainer=ddp_cpu",
+            "model.modality_dropout=0.99",
+            "data.batch_size=2",
+            "trainer.max_epochs=1",
+            *TINY_SOURCE,
+            *QUIET,
+            stage1_overrides("imu", quick),
+            stage1_overrides("video", quick),
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "parameters that were not used" not in result.stderr

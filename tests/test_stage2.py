@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -104,9 +105,7 @@ def test_stage2_trains_missing_stage1_then_reuses_and_loads_exactly(make_cfg, tm
         cfg.model, num_classes=dm.num_classes, imu_ckpt=str(lightning_ckpt), video_ckpt=first["video_ckpt"]
     )
     stage1_imu = torch.load(lightning_ckpt, map_location="cpu", weights_only=False)["state_dict"]
-    stage1_video = torch.load(first["video_ckpt"], map_location="cpu", weights_only=True)[
-        "encoder_state_dict"
-    ]
+    stage1_video = torch.load(first["video_ckpt"], map_location="cpu", weights_only=True)["state_dict"]
     for key, value in model.encoders["imu"].state_dict().items():
         assert torch.equal(value, stage1_imu[f"encoders.imu.{key}"])
     for key, value in model.encoders["video"].state_dict().items():
@@ -114,10 +113,11 @@ def test_stage2_trains_missing_stage1_then_reuses_and_loads_exactly(make_cfg, tm
 
 
 def test_stage2_reuses_the_encoder_of_a_direct_stage1_run(make_cfg, caplog) -> None:
-    # The stage-1 experiment trains at batch 32; a stage-2 run keeps its own batch size to itself.
-    stage1 = train(make_cfg(["+experiment=synthetic_stage1_imu", "data.batch_size=32"], run="imu"))
+    # The same stage-1 settings given directly, or through stage1_overrides: one encoder. Stage 2's own
+    # batch size stays with stage 2.
+    stage1 = train(make_cfg(["+experiment=synthetic_stage1_imu"], run="imu"))
     caplog.set_level(logging.INFO, logger="harlit")
-    fused = train(make_cfg(["+experiment=synthetic_stage2"], run="fused"))
+    fused = train(make_cfg(["+experiment=synthetic_stage2", "data.batch_size=6"], run="fused"))
     assert "Reusing the stage-1 imu" in caplog.text and "No stage-1 imu encoder" not in caplog.text
     assert fused["imu_ckpt"] == stage1["imu_encoder"]
 
@@ -148,11 +148,21 @@ def test_stage1_key_separates_settings(make_cfg, tmp_path) -> None:
     assert len(registry_files(tmp_path / "checkpoints")) == 8
 
 
-def test_mismatched_checkpoint_is_a_clear_error(make_cfg, tmp_path) -> None:
+def test_weights_that_do_not_fit_their_own_config_are_a_clear_error(make_cfg, tmp_path) -> None:
+    import dataclasses
+
+    from harlit.encoder_file import EncoderFile
+
     stage1 = train(make_cfg(["+experiment=synthetic_stage1_imu", "model.imu.channels=[8,8,8]"], run="narrow"))
-    cfg = make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={stage1['imu_encoder']}"])
+    encoder = EncoderFile.load(stage1["imu_encoder"])
+    config = {
+        **encoder.config,
+        "model": {**encoder.config["model"], "imu": {**encoder.encoder_config, "channels": [4, 4, 4]}},
+    }
+    damaged = tmp_path / "damaged.pt"
+    dataclasses.replace(encoder, config=config).save(damaged)
     with pytest.raises(HarlitError, match="does not match model.imu"):
-        train(cfg)
+        train(make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={damaged}"]))
 
 
 def test_unreadable_or_wrong_checkpoint_is_a_clear_error(make_cfg, tmp_path) -> None:
@@ -162,10 +172,9 @@ def test_unreadable_or_wrong_checkpoint_is_a_clear_error(make_cfg, tmp_path) -> 
         train(make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={garbage}"]))
     with pytest.raises(HarlitError, match="does not exist"):
         train(make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={tmp_path / 'missing.ckpt'}"]))
-    video_only = tmp_path / "video.pt"
-    torch.save({"modality": "video", "encoder_state_dict": {}}, video_only)
+    video_encoder = train(make_cfg(["+experiment=synthetic_stage1_video"], run="video"))["video_encoder"]
     with pytest.raises(HarlitError, match="holds a video encoder, not a imu one"):
-        train(make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={video_only}"]))
+        train(make_cfg(["+experiment=synthetic_stage2", f"model.imu_ckpt={video_encoder}"]))
 
 
 def test_stage1_key_holds_the_trainable_blocks(make_cfg) -> None:
@@ -194,14 +203,17 @@ def test_stage2_reuses_the_full_stage1_video_encoder_whatever_blocks_it_fine_tun
 
 
 def test_the_registry_never_overwrites_an_encoder_silently(tmp_path) -> None:
+    from harlit.encoder_file import EncoderFile
     from harlit.registry import CheckpointRegistry
 
     registry = CheckpointRegistry(tmp_path / "registry")
     key = {"dataset": "synthetic", "modality": "imu", "seed": 0}
+    config = {"data": {"imu_length": 64}, "model": {"imu": {"_target_": "harlit.models.imu_cnn.IMUEncoder"}}}
+    preprocessing = {"imu": {"mean": [0.0], "std": [1.0]}}
 
     def encoder_file(name: str, value: float) -> Path:
         path = tmp_path / name
-        torch.save({"modality": "imu", "encoder_state_dict": {"w": torch.full((2,), value)}}, path)
+        EncoderFile("imu", {"w": torch.full((2,), value)}, config, preprocessing, key).save(path)
         return path
 
     first = registry.publish(key, encoder_file("a.pt", 1.0), {"run": "a"})
@@ -210,7 +222,7 @@ def test_the_registry_never_overwrites_an_encoder_silently(tmp_path) -> None:
     assert same.status == "identical" and same.path == first.path
     other = registry.publish(key, encoder_file("c.pt", 2.0), {"run": "c"})
     assert other.status == "kept_other" and not other.registered and str(first.path) in other.note
-    stored = torch.load(first.path, weights_only=True)["encoder_state_dict"]["w"]
+    stored = torch.load(first.path, weights_only=True)["state_dict"]["w"]
     assert torch.equal(stored, torch.full((2,), 1.0))  # the first encoder stays
     assert json.loads((first.path.parent / "metrics.json").read_text())["run"] == "a"
 
@@ -222,14 +234,13 @@ def test_a_rerun_with_other_weights_keeps_the_registered_encoder(make_cfg, monke
     # Same key, other weights (a nondeterministic GPU rerun, say): simulated by perturbing the run's file.
     from harlit import outputs
 
-    original = outputs.encoder_payload
+    original = outputs.encoder_file_of
 
-    def perturbed(model, key):
-        payload = original(model, key)
-        payload["encoder_state_dict"] = {k: v + 1 for k, v in payload["encoder_state_dict"].items()}
-        return payload
+    def perturbed(model, cfg, key):
+        encoder = original(model, cfg, key)
+        return dataclasses.replace(encoder, state_dict={k: v + 1 for k, v in encoder.state_dict.items()})
 
-    monkeypatch.setattr(outputs, "encoder_payload", perturbed)
+    monkeypatch.setattr(outputs, "encoder_file_of", perturbed)
     rerun = train(make_cfg(["+experiment=synthetic_stage1_imu"], run="rerun"))
     assert registered.stat().st_mtime_ns == before
     assert rerun["registered"] is False and "kept it" in rerun["registry_note"]

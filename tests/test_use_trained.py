@@ -20,7 +20,7 @@ from harlit.models.classifier import HARClassifier
 from harlit.predict import predict
 from harlit.train import train
 from harlit.trained import FORMAT, load_model
-from tests.conftest import REPO_ROOT, TINY, subprocess_env
+from tests.conftest import REPO_ROOT, TINY, stage1_both, subprocess_env, tiny_stage2
 from tests.data_fixtures import TINY_LOADER, UTD_INERTIAL, requires_shared_data, write_video
 
 SCORES = ("test/top1", "test/top5", "test/f1_macro", "test/loss")
@@ -61,7 +61,12 @@ def fusion_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """A tiny synthetic stage-2 run (it trains its two stage-1 encoders first)."""
     root = tmp_path_factory.mktemp("fusion")
     cfg = compose_config(
-        [*TINY, "+experiment=synthetic_stage2", f"paths.root_dir={root}", f"paths.output_dir={root / 'run'}"]
+        [
+            "+experiment=synthetic_stage2",
+            *tiny_stage2(),
+            f"paths.root_dir={root}",
+            f"paths.output_dir={root / 'run'}",
+        ]
     )
     return root / "run", train(cfg)
 
@@ -219,8 +224,8 @@ def test_stage2_normalises_imu_as_its_encoder_was_trained(fusion_run, tmp_path) 
     shifted = tmp_path / "shifted.pt"
     torch.save(payload, shifted)
     overrides = [
-        *TINY,
         "+experiment=synthetic_stage2",
+        *tiny_stage2(),
         f"model.imu_ckpt={shifted}",
         f"paths.root_dir={tmp_path}",
     ]
@@ -250,17 +255,19 @@ def make_real_utd_tree(root: Path) -> Path:
 
 
 def utd_overrides(tmp_path: Path, root: Path, experiment: str) -> list[str]:
-    return [
-        f"+experiment={experiment}",
-        f"data.root={root}",
+    tiny = [
         *(f"data.{k}={v}" for k, v in TINY_LOADER.items()),
         "data.batch_size=4",
         "trainer.max_epochs=1",
         "trainer.enable_progress_bar=false",
         "logger=none",
-        f"paths.root_dir={tmp_path}",
-        *([] if experiment.endswith("_imu") else ["model.video.pretrained=none"]),  # no Kinetics download
     ]
+    no_download = ["model.video.pretrained=none"]  # no Kinetics download in tests
+    common = [f"+experiment={experiment}", f"data.root={root}", f"paths.root_dir={tmp_path}"]
+    if "stage2" in experiment:  # the encoders' settings go to their stage-1 runs
+        own = [o for o in tiny if not o.startswith(("data.imu_length", "data.num_frames", "data.frame_size"))]
+        return [*common, *own, *stage1_both(tiny, video=no_download)]
+    return [*common, *tiny, *([] if experiment.endswith("_imu") else no_download)]
 
 
 def test_predict_matches_evaluate_on_real_utd_inertial_files(tmp_path) -> None:

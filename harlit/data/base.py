@@ -25,7 +25,9 @@ from harlit.data.augment import Augmentation
 from harlit.data.protocol import SplitProtocol, check_settings, resolve_hidden
 from harlit.data.sampling import split_loader
 from harlit.data.transforms import imu_statistics, normalise_imu
+from harlit.dist import global_rank
 from harlit.errors import HarlitError
+from harlit.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,9 @@ class SampleTable:
     imu: torch.Tensor | None = None  # (N, channels, length), float32
     video: VideoSource | None = None
     groups: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. cam/scene/session for protocols
+    # The recording each row comes from, when rows share one (MMAct: four cameras, one sensor recording);
+    # train-ratio subsets are drawn over these, so every modality's run of a ratio sees the same recordings.
+    units: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -206,7 +211,7 @@ class HARDataModule(pl.LightningDataModule):
             self.modalities,
         )
         table = self.build_table()
-        splits = protocol.apply(table.labels, table.subjects, *self.split(table))
+        splits = protocol.apply(table.labels, table.subjects, *self.split(table), units=table.units)
         self.dropped.update(splits.dropped)
         protocol.check(splits, table.labels, self.class_names, self.name, self.split_keys(table))
         if "imu" in self.modalities and table.imu is not None:
@@ -252,9 +257,9 @@ class HARDataModule(pl.LightningDataModule):
         lines += [f"{b.sample_id}\t{b.path}\t{b.reason}" for b in bad]
         where = "the log only (no data.report_dir)"
         if self.report_dir is not None:
-            self.report_dir.mkdir(parents=True, exist_ok=True)
             target = self.report_dir / BAD_SAMPLES_FILE
-            target.write_text("\n".join(lines) + "\n")
+            if global_rank() == 0:  # every rank finds the same bad files; one writes the list
+                atomic_write_text(target, "\n".join(lines) + "\n")
             where = str(target)
         log.warning("Skipping %d bad %s sample(s) (%s); list in %s", len(bad), self.name, summary, where)
         if self.report_dir is None:

@@ -49,6 +49,7 @@ class SampleFiles:
     video: Path | None = None
     imu: Any = None  # whatever `load_imu` needs: a path, or a dict of paths
     groups: dict[str, int] = field(default_factory=dict)
+    unit: str | None = None  # the recording several samples share (SampleTable.units)
 
 
 def check_imu(values: np.ndarray, path: str | Path, min_length: int = 2) -> np.ndarray:
@@ -180,6 +181,7 @@ class FileDataModule(HARDataModule):
             imu=imu,
             video=video,
             groups={g: np.asarray([s.groups.get(g, -1) for s in rows], dtype=np.int64) for g in group_names},
+            units=np.asarray([s.unit or s.sample_id for s in rows]) if any(s.unit for s in rows) else None,
         )
 
     def _prepared_imu(self, sample: SampleFiles) -> np.ndarray:

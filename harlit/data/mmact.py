@@ -348,8 +348,10 @@ class MMActDataModule(FileDataModule):
                     BadSample(sample_id, where, f"missing modality: no {', '.join(missing)} sensor CSV")
                 )
                 return None
+        # One sensor recording: the unit that the IMU-only row and the four camera rows share.
+        unit = f"subject{groups['subject']}_scene{groups['scene']}_session{groups['session']}_{action}"
         return SampleFiles(
-            sample_id, label, groups["subject"], video=video, imu=dict(slot), groups=dict(groups)
+            sample_id, label, groups["subject"], video=video, imu=dict(slot), groups=dict(groups), unit=unit
         )
 
     def _sensor(self, path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:

@@ -79,20 +79,44 @@ def imu_statistics(record: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor] 
     return mean, std
 
 
-def use_imu_statistics(
-    datamodule: HARDataModule, stats: tuple[torch.Tensor, torch.Tensor], source: str
-) -> None:
-    """Normalise every split of a set-up datamodule with `stats` (those a model's encoder was trained with)."""
-    channels = (
-        datamodule.table.imu.shape[1]
-        if datamodule.table is not None and datamodule.table.imu is not None
-        else None
-    )
+def use_encoder_preprocessing(datamodule: HARDataModule, record: dict[str, Any], source: str) -> None:
+    """Feed a set-up datamodule to an encoder as it was fed in training (stage 2): same inputs, same statistics.
+
+    `record` is the encoder's preprocessing record. The data settings themselves were taken from the
+    encoder's stage-1 run (harlit.contract); this checks that they took, normalises IMU with the encoder's
+    statistics, and zero-pads native-rate IMU to the length the encoder was trained on.
+    """
+    ours = record_of(datamodule)
+    for modality in datamodule.modalities:
+        trained = record.get(modality)
+        if trained is None:
+            continue
+        for key in ("channels", "imu_length", "num_frames", "frame_size", "resize"):
+            if key in trained and trained[key] != ours[modality].get(key):
+                raise HarlitError(
+                    f"{source} was trained on {modality} with {key}={trained[key]}, but this run prepares "
+                    f"{ours[modality].get(key)}; use an encoder trained on this data's {modality} layout."
+                )
+    if "imu" not in datamodule.modalities or "imu" not in record:
+        return
+    stats = imu_statistics(record)
+    if stats is None:
+        raise HarlitError(f"{source} carries no IMU statistics; delete it so that stage 1 trains it again.")
+    table = datamodule.table
+    channels = table.imu.shape[1] if table is not None and table.imu is not None else None
     if channels is not None and channels != len(stats[0]):
         raise HarlitError(
             f"{source} was trained on {len(stats[0])} IMU channels but data.imu_channels gives {channels}; "
             "use an IMU encoder trained on this sensor layout."
         )
+    if record["imu"].get("imu_length", 0) is None and table is not None and table.imu is not None:
+        trained_length, length = int(record["imu"]["length"]), table.imu.shape[-1]
+        if length > trained_length:
+            raise HarlitError(
+                f"this run's longest IMU recording has {length} samples, more than the {trained_length} that "
+                f"{source} was trained on (native rate, zero-padded); use an encoder trained on this data."
+            )
+        table.imu = torch.nn.functional.pad(table.imu, (0, trained_length - length))
     datamodule.imu_stats = stats
     for split in (datamodule.train_set, datamodule.val_set, datamodule.test_set):
         if split is not None:

@@ -7,6 +7,7 @@ UTD-MHAD, MMAct and manifest data.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,29 @@ def stratified_subset(indices: np.ndarray, labels: np.ndarray, ratio: float, see
         count = max(1, math.floor(ratio * len(members) + 0.5))
         keep.append(rng.permutation(members)[:count])
     return np.sort(np.concatenate(keep))
+
+
+def unit_subset(
+    indices: np.ndarray, labels: np.ndarray, units: np.ndarray, ratio: float, seed: int
+) -> np.ndarray:
+    """`stratified_subset` over recordings shared by several rows (`units`): whole units are kept or left.
+
+    Each unit's rank within its class is a seeded hash of its name, so the choice does not depend on
+    which other units a table holds: an IMU-only table (a row per recording) and a video table (a row
+    per camera of it) of one ratio and seed keep the same recordings.
+    """
+    if ratio >= 1.0 or len(indices) == 0:
+        return np.asarray(indices)
+    keep: list[str] = []
+    for cls in np.unique(labels[indices]):
+        members = sorted(set(units[indices[labels[indices] == cls]].tolist()))
+        count = max(1, math.floor(ratio * len(members) + 0.5))
+        keep += sorted(members, key=lambda unit: _unit_rank(unit, seed))[:count]
+    return np.sort(indices[np.isin(units[indices], keep)])
+
+
+def _unit_rank(unit: str, seed: int) -> bytes:
+    return hashlib.blake2b(f"{seed}:{unit}".encode(), digest_size=8).digest()
 
 
 def choose_hidden_classes(num_classes: int, num_hidden: int, seed: int) -> list[int]:
@@ -136,10 +160,20 @@ class SplitProtocol:
                 f"run does not use; set data.hidden_from={single} or drop data.hidden_classes."
             )
 
-    def apply(self, labels: np.ndarray, subjects: np.ndarray, train: np.ndarray, test: np.ndarray) -> Splits:
+    def apply(
+        self,
+        labels: np.ndarray,
+        subjects: np.ndarray,
+        train: np.ndarray,
+        test: np.ndarray,
+        units: np.ndarray | None = None,
+    ) -> Splits:
         is_val = np.isin(subjects[train], self.val_subjects)
         val, train = train[is_val], train[~is_val]
-        subset = stratified_subset(train, labels, self.train_ratio, self.seed)
+        if units is None:
+            subset = stratified_subset(train, labels, self.train_ratio, self.seed)
+        else:
+            subset = unit_subset(train, labels, units, self.train_ratio, self.seed)
         dropped = {"train_ratio": len(train) - len(subset)}
         train, train_absent = self._hide(labels, subset, "train", dropped)
         val, val_absent = self._hide(labels, val, "val", dropped)

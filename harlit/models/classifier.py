@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import pickle
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,9 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from harlit.config import instantiate
+from harlit.encoder_file import EncoderFile
 from harlit.errors import HarlitError
-from harlit.models.heads.base import Head
+from harlit.models.heads.base import Head, zero_through
 from harlit.models.heads.linear import LinearHead
 
 log = logging.getLogger(__name__)
@@ -40,40 +41,36 @@ def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
     )
 
 
-def read_encoder_state(path: str | Path, modality: str) -> dict[str, torch.Tensor]:
-    """The state dict of the `modality` encoder stored in a registry file or a Lightning checkpoint."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise HarlitError(
-            f"the {modality} checkpoint {path} does not exist; train stage 1 or fix model.{modality}_ckpt."
-        )
+def check_settings(modality: str, label_smoothing: float, modality_dropout: float) -> None:
+    """The model settings a run can be refused for before anything trains (harlit.train.validate)."""
+    if modality not in MODALITIES_OF:
+        raise HarlitError(f"model.modality must be one of {sorted(MODALITIES_OF)}, not {modality!r}.")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise HarlitError(f"model.label_smoothing must be in [0, 1), not {label_smoothing}.")
+    if not 0.0 <= modality_dropout < 1.0:
+        raise HarlitError(f"model.modality_dropout must be in [0, 1), not {modality_dropout}.")
+    if modality_dropout and modality != "fusion":
+        raise HarlitError("model.modality_dropout applies to fusion (stage 2) only; set it to 0.")
+
+
+@contextlib.contextmanager
+def running_batchnorm(module: nn.Module, active: bool) -> Iterator[None]:
+    """BatchNorm layers of `module` normalise with their running statistics while `active`.
+
+    A training batch with a single sample of a modality (modality dropout, hidden classes) cannot give
+    batch statistics when the encoder's last feature map is 1x1x1; its running statistics stand in.
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    if not active or not norms:
+        yield
+        return
+    for norm in norms:
+        norm.train(False)
     try:
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
-            if path.suffix != ".ckpt":
-                raise
-            # Lightning checkpoints carry loop state (numpy RNG arrays); Lightning loads them the same way.
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise HarlitError(
-            f"the {modality} checkpoint {path} is unreadable ({type(err).__name__}); delete it and train stage 1 again."
-        ) from None
-    if isinstance(ckpt, dict) and "encoder_state_dict" in ckpt:
-        if ckpt.get("modality") != modality:
-            raise HarlitError(
-                f"the checkpoint {path} holds a {ckpt.get('modality')} encoder, not a {modality} one; "
-                f"point model.{modality}_ckpt to a stage-1 {modality} checkpoint."
-            )
-        return ckpt["encoder_state_dict"]
-    prefix = f"encoders.{modality}."
-    state = ckpt.get("state_dict", {}) if isinstance(ckpt, dict) else {}
-    encoder_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    if not encoder_state:
-        raise HarlitError(
-            f"the checkpoint {path} holds no {modality} encoder; point model.{modality}_ckpt to a stage-1 {modality} checkpoint."
-        )
-    return encoder_state
+        yield
+    finally:
+        for norm in norms:
+            norm.train(True)
 
 
 def _built(node: Any) -> Any:
@@ -113,8 +110,7 @@ class HARClassifier(pl.LightningModule):
         modality_dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if modality not in MODALITIES_OF:
-            raise HarlitError(f"model.modality must be one of {sorted(MODALITIES_OF)}, not {modality!r}.")
+        check_settings(modality, label_smoothing, modality_dropout)
         given = {"imu": imu, "video": video, "head": head, "optimizer": optimizer, "scheduler": scheduler}
         self.save_hyperparameters(ignore=[k for k, v in given.items() if not isinstance(v, Mapping)])
         self.modality = modality
@@ -129,12 +125,6 @@ class HARClassifier(pl.LightningModule):
         self.head = _built(head)(
             feature_dims={m: enc.out_dim for m, enc in self.encoders.items()}, num_classes=num_classes
         )
-        if not 0.0 <= label_smoothing < 1.0:
-            raise HarlitError(f"model.label_smoothing must be in [0, 1), not {label_smoothing}.")
-        if not 0.0 <= modality_dropout < 1.0:
-            raise HarlitError(f"model.modality_dropout must be in [0, 1), not {modality_dropout}.")
-        if modality_dropout and modality != "fusion":
-            raise HarlitError("model.modality_dropout applies to fusion (stage 2) only; set it to 0.")
         self.label_smoothing = label_smoothing
         self.modality_dropout = modality_dropout
         self.optimizer_factory = _built(optimizer)
@@ -171,17 +161,9 @@ class HARClassifier(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.preprocessing = checkpoint.get("harlit_preprocessing") or {}
 
-    def may_skip_parameters(self, modalities_may_be_absent: bool) -> bool:
-        """Whether a training step can leave parameters unused, which DDP must be told about.
-
-        A fusion step skips an encoder for a batch whose samples all lack it, and a head's learned
-        missing-modality value is unused when nothing is missing.
-        """
-        return self.modality == "fusion" and (modalities_may_be_absent or self.head.has_missing_parameters)
-
     def load_encoder(self, modality: str, path: str | Path) -> None:
         """Load a stage-1 encoder's weights exactly; a mismatch is a user error, not a traceback."""
-        state = read_encoder_state(path, modality)
+        state = EncoderFile.load(path, modality).state_dict
         try:
             self.encoders[modality].load_state_dict(state, strict=True)
         except RuntimeError as err:
@@ -208,9 +190,11 @@ class HARClassifier(pl.LightningModule):
                 continue
             rows = mask.nonzero(as_tuple=True)[0]
             if len(rows) == 0:
-                features[m] = torch.zeros(size, encoder.out_dim, device=mask.device)
+                zeros = torch.zeros(size, encoder.out_dim, device=mask.device)
+                features[m] = zeros + zero_through(encoder) if self.training else zeros
                 continue
-            encoded = encoder(batch[m][rows])
+            with running_batchnorm(encoder, active=self.training and len(rows) == 1):
+                encoded = encoder(batch[m][rows])
             features[m] = encoded.new_zeros(size, encoded.shape[1]).index_put((rows,), encoded)
         return features, masks
 

@@ -21,6 +21,18 @@ Features = Mapping[str, torch.Tensor]  # modality -> (batch, dim)
 Presence = Mapping[str, torch.Tensor | None]  # modality -> (batch,) bool; None: every sample has it
 
 
+def zero_through(module: nn.Module | nn.Parameter) -> torch.Tensor | float:
+    """0, computed from one element of each trainable parameter of `module`.
+
+    Added to the features of a modality that no sample of a training batch has, it keeps every parameter
+    in the step's graph (with a zero gradient): DDP then never meets an unused parameter and needs no
+    find_unused_parameters search, and a single process steps the same parameters as DDP ranks do.
+    """
+    found = [module] if isinstance(module, nn.Parameter) else module.parameters()
+    params = [p.view(-1)[:1] for p in found if p.requires_grad]
+    return torch.cat(params).sum() * 0.0 if params else 0.0
+
+
 class Head(nn.Module):
     """Base head: `feature_dims` orders the modalities; `missing_value` fills absent rows (zeros | learned)."""
 
@@ -46,11 +58,6 @@ class Head(nn.Module):
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.feature_dims)
 
-    @property
-    def has_missing_parameters(self) -> bool:
-        """Parameters that only absent samples use: unused in a step where every sample is complete."""
-        return self.missing_value == "learned"
-
     def missing_features(self, modality: str, like: torch.Tensor) -> torch.Tensor:
         """The missing-modality value for every row of `like` (batch, dim)."""
         if self.missing_value == "learned":
@@ -63,11 +70,12 @@ class Head(nn.Module):
         for m in self.modalities:
             mask = present.get(m)
             feats = features[m]
-            out[m] = (
-                feats
-                if mask is None
-                else torch.where(mask.unsqueeze(1), feats, self.missing_features(m, feats))
-            )
+            if mask is not None:
+                out[m] = torch.where(mask.unsqueeze(1), feats, self.missing_features(m, feats))
+            elif self.missing_value == "learned" and self.training:
+                out[m] = feats + zero_through(self.missing[m])  # a complete batch: keep it in the graph
+            else:
+                out[m] = feats
         return out
 
     def concatenated(self, features: Features, present: Presence) -> torch.Tensor:
