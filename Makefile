@@ -8,10 +8,10 @@ PY := $(VENV)/bin/python
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-install:  ## create .venv and install harlit (editable) with the dev tools
+install:  ## create .venv and install harlit (editable) with the dev tools, SLURM and Optuna plugins
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[dev,slurm]'
+	$(PY) -m pip install -e '.[dev,slurm,optuna]'
 
 test:  ## the fast test suite (about 10 minutes on 2 CPU cores)
 	$(PY) -m pytest -m "not slow"

@@ -34,8 +34,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from harlit.data.clip_format import ClipSettings, read_clip  # noqa: E402
 from harlit.data.mmact import MMActDataModule  # noqa: E402
-from harlit.data.video_cache import ClipSettings, _decode_to_file, decode_clip, read_clip  # noqa: E402
+from harlit.data.video_cache import _decode_to_file  # noqa: E402
+from harlit.data.video_decode import decode_clip  # noqa: E402
 from tests.data_fixtures import MMACT_CLIP  # noqa: E402
 from tests.video_reference import decode_clip_every_frame, decode_only, write_h264_video  # noqa: E402
 

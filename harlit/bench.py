@@ -64,6 +64,7 @@ from pytorch_lightning.profilers import Profiler
 from harlit.build import build_datamodule, build_model, build_trainer
 from harlit.config import compose_config, instantiate
 from harlit.data.base import HARDataModule
+from harlit.data.sampling import drops_last
 from harlit.data.transforms import normalise_imu
 from harlit.data.utd_mhad import ABSENT_FROM_DATASET, CLASS_NAMES, NUM_TRIALS
 from harlit.fastpath import DeviceBatches
@@ -521,9 +522,11 @@ def resident_batches(datamodule: HARDataModule, device: torch.device) -> None:
         tensors["imu"] = normalise_imu(train.table.imu[rows], train.imu_stats).to(device).contiguous()
     if "video" in datamodule.modalities:
         tensors["video"] = torch.stack([train.table.video[int(r)] for r in train.indices]).to(device)
-    drop_last = len(train) > datamodule.batch_size  # as harlit.data.sampling.split_loader
+    drop_last = drops_last(True, len(train), datamodule.batch_size)
     batches = DeviceBatches(tensors, datamodule.batch_size, shuffle=True, drop_last=drop_last)
-    datamodule.train_dataloader = lambda: batches  # type: ignore[method-assign]
+    datamodule.batch_source = lambda split, dataset, batch_size, shuffle: (
+        batches if split == "train" else datamodule.data_loader(dataset, shuffle, batch_size)
+    )
 
 
 def _fit(
@@ -545,9 +548,11 @@ def _fit(
     if "resident" in flags:
         resident_batches(datamodule, device)
     elif "h2d" in flags:
-        loaders = datamodule.train_dataloader
-        # An instance attribute shadows the method for this run only (as harlit.fastpath does).
-        datamodule.train_dataloader = lambda: CopyAhead(loaders(), device)  # type: ignore[method-assign]
+        datamodule.batch_source = lambda split, dataset, batch_size, shuffle: (
+            CopyAhead(datamodule.data_loader(dataset, shuffle, batch_size), device)
+            if split == "train"
+            else datamodule.data_loader(dataset, shuffle, batch_size)
+        )
     if cfg.get("callbacks") and cfg.callbacks.get("device_resident"):
         callbacks = [*callbacks, instantiate(cfg.callbacks.device_resident)]
     trainer = build_trainer(

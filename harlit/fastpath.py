@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 
 from harlit.data.base import HARDataModule, TableDataset
+from harlit.data.sampling import drops_last
 from harlit.data.transforms import normalise_imu
 
 log = logging.getLogger(__name__)
@@ -102,18 +103,14 @@ class DeviceResidentData(pl.Callback):
             )
             return
         tensors = {name: split_tensors(ds, device) for name, ds in splits.items()}
-        train_size = len(splits["train"])
 
-        def loader(name: str, batch_size: int, shuffle: bool) -> Any:
-            if name not in tensors:
+        def serve(split: str, dataset: Any, batch_size: int, shuffle: bool) -> Any:
+            if split not in tensors:
                 return []
-            drop_last = shuffle and train_size > batch_size  # as HARDataModule._loader
-            return DeviceBatches(tensors[name], batch_size, shuffle, drop_last)
+            drop = drops_last(shuffle, len(dataset), batch_size)
+            return DeviceBatches(tensors[split], batch_size, shuffle, drop)
 
-        # Instance attributes shadow the DataModule's methods for this run only.
-        datamodule.train_dataloader = lambda: loader("train", datamodule.batch_size, True)
-        datamodule.val_dataloader = lambda: loader("val", datamodule.eval_batch_size, False)
-        datamodule.test_dataloader = lambda: loader("test", datamodule.eval_batch_size, False)
+        datamodule.batch_source = serve  # the DataModule's option: its loaders now slice these tensors
         self.active = True
         log.info(
             "IMU data of every split on %s (%.1f MB): batches are device slices.", device, needed / 2**20

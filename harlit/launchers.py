@@ -1,4 +1,5 @@
-"""Hydra launcher plugins: name the missing package in one sentence before Hydra prints a traceback."""
+"""Hydra launcher and sweeper plugins: name the missing package in one sentence before Hydra prints a
+traceback."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ PLUGIN_LAUNCHERS = {
     "ray_aws": ("hydra_plugins.hydra_ray_launcher.ray_aws_launcher", "hydra-ray-launcher"),
     "rq": ("hydra_plugins.hydra_rq_launcher.rq_launcher", "hydra-rq-launcher"),
 }
+
+# Command-line choices that need the Optuna sweeper plugin (the optuna extra, pinned in pyproject.toml).
+OPTUNA_CHOICES = {("hydra/sweeper", "optuna"), ("sweep", "optuna")}
+OPTUNA_MODULE = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper"
 
 
 def requested_launcher(argv: Sequence[str]) -> str | None:
@@ -57,3 +62,18 @@ def check_launcher_plugin(argv: Sequence[str]) -> None:
             f"hydra/launcher={name} needs the {package} package, which is not installed; "
             f"install it with `pip install {package}` or choose another launcher."
         ) from None
+
+
+def check_sweeper_plugin(argv: Sequence[str]) -> None:
+    """Raise HarlitError when the command line asks for the Optuna sweeper and it is not installed."""
+    for arg in argv:
+        key, _, value = arg.lstrip("+~").partition("=")
+        if (key, value) not in OPTUNA_CHOICES:
+            continue
+        try:
+            importlib.import_module(OPTUNA_MODULE)
+        except ImportError:
+            raise HarlitError(
+                f"{arg} needs the Optuna sweeper, which is not installed; install harlit's optuna extra "
+                "with `pip install -e '.[optuna]'` (make install does)."
+            ) from None

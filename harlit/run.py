@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from harlit.config import CONFIG_DIR, refuse_replaced_overrides
 from harlit.errors import exit_on_user_error
-from harlit.launchers import check_launcher_plugin
+from harlit.launchers import check_launcher_plugin, check_sweeper_plugin
 from harlit.startup import configure
 from harlit.train import train
 
@@ -38,6 +38,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
 def main() -> None:
     configure()
     check_launcher_plugin(sys.argv[1:])  # before Hydra, which would answer with a traceback
+    check_sweeper_plugin(sys.argv[1:])
     refuse_replaced_overrides(sys.argv[1:])
     hydra_main()
 

@@ -55,3 +55,20 @@ def test_stage2_experiments_leave_their_encoders_to_the_stage1_files(make_cfg, e
     stage2 = make_cfg([f"+experiment={experiment}"], tiny=False)
     for modality in ("imu", "video"):
         assert stage1_config(stage2, modality).model.modality == modality
+
+
+def test_optimizer_and_scheduler_are_config_groups(make_cfg) -> None:
+    import torch
+
+    from harlit.build import build_model
+
+    cfg = make_cfg(["+experiment=synthetic_stage1_imu", "model/optimizer=sgd", "model/scheduler=cosine"])
+    chosen = build_model(cfg, 12).configure_optimizers()
+    optimizer, scheduler = chosen["optimizer"], chosen["lr_scheduler"]["scheduler"]
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["lr"] == 3e-3  # the experiment's lr
+    assert isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) and scheduler.T_max == 1
+    default = build_model(make_cfg(["+experiment=synthetic_stage1_imu"]), 12).configure_optimizers()
+    assert isinstance(default, torch.optim.AdamW)  # AdamW and no scheduler, as in the paper
+    for name in ("imu", "video", "fusion"):  # the block lives in model/optimizer/ alone
+        written = OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml")
+        assert "_target_" not in (written.get("optimizer") or {}) and "scheduler" not in written

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from harlit.config import compose_config, instantiate
+from harlit.data.clip_format import ClipSettings
 from harlit.data.mmact import (
     CLASS_NAMES_35,
     CLASS_NAMES_37,
@@ -21,7 +22,7 @@ from harlit.data.mmact import (
     parse_timestamp,
     read_sensor_csv,
 )
-from harlit.data.video_cache import ClipSettings, decode_clip
+from harlit.data.video_decode import decode_clip
 from harlit.errors import HarlitError
 from harlit.train import train
 from tests.conftest import stage1_both, stage1_overrides

@@ -117,7 +117,8 @@ def test_video_frames_are_sampled_on_normalised_time(tmp_path: Path) -> None:
     clip = table.video[0].float()
     expected = [int((i + 0.5) / 8 * 32) for i in range(8)]  # frames 2, 6, 10, ...
     reference = write_video(tmp_path / "ref.avi", 32, 64, 48, seed=111)
-    from harlit.data.video_cache import ClipSettings, decode_clip
+    from harlit.data.clip_format import ClipSettings
+    from harlit.data.video_decode import decode_clip
 
     every = torch.from_numpy(decode_clip(reference, ClipSettings(32, 32))).float()
     assert torch.allclose(clip, every[:, expected], atol=3)

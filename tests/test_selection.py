@@ -67,3 +67,54 @@ def test_the_selection_recipe_is_valid_bash() -> None:
 def test_summarise_without_runs_says_so(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(SUMMARISE), str(tmp_path)], capture_output=True, text=True)
     assert result.returncode != 0 and "no job with a validation score" in result.stderr
+
+
+def test_an_optuna_search_optimises_the_validation_value(tmp_path: Path) -> None:
+    """Two Optuna trials on synthetic stage 1 with validation subjects (the optuna extra; make install has it)."""
+    import pytest
+
+    from tests.conftest import QUIET, run_harlit
+    from tests.data_fixtures import in_ci
+
+    if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+        if in_ci():
+            pytest.fail(
+                "the optuna extra is not installed; make install installs it (pip install -e '.[optuna]')"
+            )
+        pytest.skip("the optuna extra is not installed (pip install -e '.[optuna]')")
+    sweep = tmp_path / "sweep"
+    result = run_harlit(
+        [
+            "-m",
+            "+experiment=synthetic_stage1_imu",
+            "+sweep=optuna",
+            "hydra.sweeper.n_trials=2",
+            "data.val_subjects=[1]",
+            "data.num_subjects=4",
+            "data.repetitions=1",
+            "trainer.max_epochs=1",
+            *QUIET,
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    trials = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in range(2)]
+    assert all(t["optimized_metric"] == "val/top1" for t in trials)
+    assert best["best_value"] == max(t["optimized_value"] for t in trials)  # validation, never test
+    assert set(best["best_params"]) == {"model.optimizer.lr", "model.optimizer.weight_decay"}
+
+
+def test_a_missing_optuna_sweeper_is_one_sentence(monkeypatch) -> None:
+    import pytest
+
+    from harlit import launchers
+    from harlit.errors import HarlitError
+
+    monkeypatch.setattr(launchers, "OPTUNA_MODULE", "hydra_plugins.no_such_sweeper")  # as if not installed
+    with pytest.raises(
+        HarlitError, match=r"\+sweep=optuna needs the Optuna sweeper.*pip install -e '.\[optuna\]'"
+    ):
+        launchers.check_sweeper_plugin(["+sweep=optuna"])
+    launchers.check_sweeper_plugin(["+sweep=seeds"])  # not a plugin: nothing to check

@@ -16,18 +16,11 @@ import torch
 
 from harlit.config import compose_config
 from harlit.data import video_cache
+from harlit.data.clip_format import CachedClips, ClipSettings, decode_jpeg_clip, encode_jpeg_clip, read_clip
 from harlit.data.mmact import MMActDataModule
 from harlit.data.utd_mhad import UTDMHADDataModule
-from harlit.data.video_cache import (
-    CachedClips,
-    ClipRequest,
-    ClipSettings,
-    VideoCache,
-    decode_clip,
-    decode_jpeg_clip,
-    encode_jpeg_clip,
-    read_clip,
-)
+from harlit.data.video_cache import ClipRequest, VideoCache
+from harlit.data.video_decode import decode_clip
 from harlit.errors import HarlitError
 from harlit.prepare import prepare
 from tests.data_fixtures import MMACT_CLIP, make_utd_tree, write_video

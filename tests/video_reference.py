@@ -10,8 +10,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from harlit.data.clip_format import ClipSettings
 from harlit.data.transforms import sample_frame_indices
-from harlit.data.video_cache import ClipSettings, VideoDecodeError, _resize_frame
+from harlit.data.video_decode import VideoDecodeError, _resize_frame
 
 
 def decode_clip_every_frame(

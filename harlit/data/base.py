@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,10 @@ from harlit.errors import HarlitError
 from harlit.io import atomic_write_text
 
 log = logging.getLogger(__name__)
+
+# What serves a split's batches instead of a DataLoader: (split, dataset, batch size, shuffle) -> batches.
+# harlit.fastpath serves IMU from device memory through it; None: the DataLoader of harlit.data.sampling.
+BatchSource = Callable[[str, Dataset, int, bool], Iterable[dict[str, Any]]]
 
 ON_BAD_SAMPLE = ("fail", "skip")
 BAD_SAMPLES_FILE = "bad_samples.txt"
@@ -168,6 +172,7 @@ class HARDataModule(pl.LightningDataModule):
         self.test_set: TableDataset | None = None
         self.imu_stats: tuple[torch.Tensor, torch.Tensor] | None = None
         self.dropped: dict[str, int] = {}
+        self.batch_source: BatchSource | None = None
 
     # --- to implement per dataset -------------------------------------------------------------
     @property
@@ -266,21 +271,27 @@ class HARDataModule(pl.LightningDataModule):
             log.warning("%s", "\n".join(lines))
         return {b.sample_id for b in bad}
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
+    def data_loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
+        """The DataLoader of one split, with this datamodule's loader settings."""
         return split_loader(
             dataset, batch_size, shuffle, self.num_workers, self.pin_memory, self.prefetch_factor
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True, batch_size=self.batch_size)
+    def _batches(self, split: str, dataset: Dataset, shuffle: bool, batch_size: int) -> Iterable[Any]:
+        if self.batch_source is not None:
+            return self.batch_source(split, dataset, batch_size, shuffle)
+        return self.data_loader(dataset, shuffle, batch_size)
 
-    def val_dataloader(self) -> DataLoader | list:
-        return (
-            self._loader(self.val_set, shuffle=False, batch_size=self.eval_batch_size) if self.val_set else []
-        )
+    def train_dataloader(self) -> Iterable[Any]:
+        return self._batches("train", self.train_set, shuffle=True, batch_size=self.batch_size)
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False, batch_size=self.eval_batch_size)
+    def val_dataloader(self) -> Iterable[Any]:
+        if not self.val_set:
+            return []
+        return self._batches("val", self.val_set, shuffle=False, batch_size=self.eval_batch_size)
+
+    def test_dataloader(self) -> Iterable[Any]:
+        return self._batches("test", self.test_set, shuffle=False, batch_size=self.eval_batch_size)
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         # Augment on the device the batch lives on (the GPU in production), training batches only.

@@ -16,14 +16,10 @@ import numpy as np
 import torch
 
 from harlit.data.base import BadSample, HARDataModule, SampleTable
+from harlit.data.clip_format import CachedClips, ClipSettings
 from harlit.data.transforms import pad_recordings, resample_sequence
-from harlit.data.video_cache import (
-    CachedClips,
-    ClipRequest,
-    ClipSettings,
-    DecodingClips,
-    VideoCache,
-)
+from harlit.data.video_cache import ClipRequest, VideoCache
+from harlit.data.video_decode import DecodingClips
 from harlit.dist import global_rank
 from harlit.errors import HarlitError
 

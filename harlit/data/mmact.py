@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from harlit.constants import IMU_SEEN_KEY
 from harlit.data.base import BadSample, SampleTable
 from harlit.data.files import BadFile, FileDataModule, SampleFiles
 from harlit.errors import HarlitError
@@ -86,8 +87,6 @@ CLASS_NAMES_37 = CLASS_NAMES_35 + list(DESK_VARIANTS.values())
 SENSORS = ("acc_phone", "acc_watch", "gyro", "orientation")  # channel order: 3 each, 12 in all
 PROTOCOLS = ("cross_subject", "cross_view", "cross_scene", "cross_session")
 PROTOCOL_GROUP = {"cross_view": "cam", "cross_scene": "scene", "cross_session": "session"}  # test_<group>s
-# metrics.json key of a run whose test IMU recordings are also training recordings (cross_view with IMU).
-IMU_SEEN_KEY = "imu_test_recordings_seen_in_training"
 CROSS_VIEW_IMU_ERROR = (
     "an IMU-only MMAct run cannot use data.protocol=cross_view: the sensor recordings have no camera, so "
     "every test recording is also a training recording; use data.protocol=cross_subject, cross_scene or "

@@ -14,16 +14,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from harlit.constants import KINETICS_MEAN, KINETICS_STD
 from harlit.data.base import HARDataModule
+from harlit.data.clip_format import ClipSettings
 from harlit.data.files import BadFile
 from harlit.data.manifest import read_imu_file
 from harlit.data.transforms import normalise_imu, resample_sequence
 from harlit.data.utd_mhad import read_inertial
-from harlit.data.video_cache import ClipSettings, VideoDecodeError, decode_clip
+from harlit.data.video_decode import VideoDecodeError, decode_clip
 from harlit.errors import HarlitError
 
 # S3D normalises clips itself with these Kinetics-400 statistics; recorded for readers of a model file.
-VIDEO_NORMALISATION = {"mean": [0.43216, 0.394666, 0.37645], "std": [0.22803, 0.22145, 0.216989]}
+VIDEO_NORMALISATION = {"mean": list(KINETICS_MEAN), "std": list(KINETICS_STD)}
 # Data keys that the record fixes: evaluation and prediction must prepare inputs as training did.
 RECORD_DATA_KEYS = {
     "imu": {"imu_channels": "channels", "imu_length": "imu_length"},

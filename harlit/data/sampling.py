@@ -29,6 +29,12 @@ def evaluation_sampler(dataset: Any) -> Any:
     return UnrepeatedDistributedSampler(dataset, shuffle=False)
 
 
+def drops_last(shuffle: bool, size: int, batch_size: int) -> bool:
+    """Whether a loader drops its last, short batch: a training loader with more than one batch does, since
+    BatchNorm in the heads needs more than one sample; evaluation never does."""
+    return shuffle and size > batch_size
+
+
 def split_loader(
     dataset: Dataset,
     batch_size: int,
@@ -52,5 +58,5 @@ def split_loader(
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
         prefetch_factor=prefetch_factor if num_workers > 0 else None,
-        drop_last=shuffle and len(dataset) > batch_size,  # BatchNorm in the heads needs > 1 sample
+        drop_last=drops_last(shuffle, len(dataset), batch_size),
     )

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torchvision.models.video import S3D_Weights, s3d
 
+from harlit.constants import KINETICS_MEAN, KINETICS_STD
 from harlit.errors import HarlitError
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,6 @@ S3D_BLOCK_NAMES = (
     "Mixed_5b",
     "Mixed_5c",
 )
-# Kinetics-400 statistics of torchvision's S3D weights; the one place clips get normalised.
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 
 def kinetics_weights_path() -> Path:

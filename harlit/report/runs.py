@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harlit.constants import IMU_SEEN_KEY
 from harlit.errors import HarlitError
 from harlit.report.setups import (
     BASE_SETUPS,
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 # A run's metrics.json says true here when its test IMU recordings were also training recordings (MMAct
 # cross_view: one sensor recording serves every camera); harlit.data.mmact writes it, the report marks it.
-IMU_SEEN_KEY = "imu_test_recordings_seen_in_training"
 
 
 @dataclass(frozen=True)
