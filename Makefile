@@ -34,5 +34,5 @@ format:  ## apply ruff's formatting and safe fixes
 	$(PY) -m ruff check --fix harlit tests experiments
 	$(PY) -m ruff format harlit tests experiments
 
-bench:  ## training throughput: pipeline vs model-only ceiling
-	$(PY) -m harlit.bench
+bench:  ## training throughput: pipeline vs model-only ceiling (the others: python -m harlit.bench --help)
+	$(PY) -m harlit.bench train

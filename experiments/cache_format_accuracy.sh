@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The runs of experiments/cache_format_accuracy.py: stage 1 video from the file-based synthetic dataset,
-# 3 seeds per cache format, for the 12-class labels and the 3-scene labels. Usage:
+# Does the JPEG video cache change accuracy? Stage 1 video from the file-based synthetic dataset
+# (`python -m harlit.bench cache make-data`), 3 seeds per cache format, for the 12-class labels and the
+# 3-scene labels, then `python -m harlit.bench cache report` of each. Usage:
 #   experiments/cache_format_accuracy.sh OUT     # OUT/data is written first if missing; runs in OUT/runs*
 set -euo pipefail
 OUT="${1:?usage: $0 OUT}"
 PYTHON="${PYTHON:-python}"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-[[ -f "$OUT/data/manifest.csv" ]] || "$PYTHON" experiments/cache_format_accuracy.py make "$OUT/data"
+[[ -f "$OUT/data/manifest.csv" ]] || "$PYTHON" -m harlit.bench cache make-data "$OUT/data"
 for labels in classes scene; do
     manifest="$OUT/data/manifest.csv"; runs="$OUT/runs_classes"
     [[ "$labels" == scene ]] && manifest="$OUT/data/manifest_scene.csv" && runs="$OUT/runs_scene"
@@ -19,5 +20,5 @@ for labels in classes scene; do
                 "paths.root_dir=$OUT/root_$labels" "hydra.run.dir=$runs/$fmt-$seed"
         done
     done
-    "$PYTHON" experiments/cache_format_accuracy.py report "$runs"
+    "$PYTHON" -m harlit.bench cache report "$runs"
 done

@@ -3,14 +3,14 @@
 #   experiments/gpu_check.sh bench OUT   throughput at 16 frames of 224x224 (harlit's UTD/MMAct clip size):
 #       1. OUT/bench_cache.json (+ .log): a generated UTD-MHAD tree (431 training clips, 640x480 .avi) through
 #          its video cache, uint8 and JPEG, at the real epoch size (26 batches of 16), for video, fusion and
-#          IMU; loader variants old (4 workers x prefetch 2), new (conf/trainer/gpu.yaml), and the what-ifs
-#          nosync, overlap and resident (harlit/bench.py; uint8 only), in the same run, next to each
-#          stage's model-only ceiling;
+#          IMU; loader variants old (4 workers x prefetch 2), new (conf/hardware/gpu.yaml), and the what-ifs
+#          nosync, overlap and resident (harlit/bench/what_ifs.py, awaiting this measurement; uint8 only),
+#          in the same run, next to each stage's model-only ceiling;
 #       2. OUT/profile_cache_<stage>_<format>_new.txt and OUT/profiles.json: torch.profiler over
 #          $PROFILE_STEPS steps of each stage (new settings): per-step breakdown, sync sites, op table;
 #       3. OUT/bench_gpu.json (+ .log): the synthetic-source bench, as recorded before (comparable with it).
-#   experiments/gpu_check.sh smoke OUT   trainer=gpu stage 2 (trains both stage-1 encoders first),
-#                                        trainer=ddp on one GPU (NCCL), and utd_stage1_imu on the GPU
+#   experiments/gpu_check.sh smoke OUT   hardware=gpu stage 2 (trains both stage-1 encoders first),
+#                                        hardware=ddp on one GPU (NCCL), and utd_stage1_imu on the GPU
 #                                        fast path validated on odd subject 7 (needs UTD_ROOT)
 # Each smoke run's metrics.json is copied to OUT/metrics_<check>.json. Env: PYTHON, HARLIT_ROOT, UTD_ROOT;
 # for bench: VARIANTS (default old,new,nosync,overlap,resident), PROFILE_STEPS (default 8), TRACE=1 (Chrome traces too),
@@ -54,18 +54,18 @@ case "$PHASE" in
         stamp "machine: $(nproc) CPUs; /dev/shm: $(df -h /dev/shm 2>/dev/null | tail -1 | awk '{print $4 " free of " $2}')"
         command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memory.total,utilization.gpu --format=csv,noheader
         stamp "1+2. cache-source bench and profiles: ${cache_args[*]}"
-        "$PYTHON" -m harlit.bench "${cache_args[@]}" --root "$HARLIT_ROOT/bench" --out "$OUT/bench_cache.json" \
+        "$PYTHON" -m harlit.bench train "${cache_args[@]}" --root "$HARLIT_ROOT/bench" --out "$OUT/bench_cache.json" \
             2>&1 | tee "$OUT/bench_cache.log" || status=1
         stamp "3. synthetic-source bench"
-        "$PYTHON" -m harlit.bench "${synthetic_args[@]}" --root "$HARLIT_ROOT/bench_synthetic" \
+        "$PYTHON" -m harlit.bench train "${synthetic_args[@]}" --root "$HARLIT_ROOT/bench_synthetic" \
             --out "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_synthetic.log" || status=1
         stamp "bench done (status $status)"
         ;;
     smoke)
-        check stage2_gpu +experiment=synthetic_stage2 trainer=gpu
-        check video_ddp_1gpu +experiment=synthetic_stage1_video trainer=ddp trainer.devices=1 trainer.max_epochs=2
+        check stage2_gpu +experiment=synthetic_stage2 hardware=gpu
+        check video_ddp_1gpu +experiment=synthetic_stage1_video hardware=ddp trainer.devices=1 trainer.max_epochs=2
         if [ -n "${UTD_ROOT:-}" ]; then
-            check utd_imu_gpu_val7 +experiment=utd_stage1_imu trainer=gpu data.root="$UTD_ROOT" \
+            check utd_imu_gpu_val7 +experiment=utd_stage1_imu hardware=gpu data.root="$UTD_ROOT" \
                 "data.train_subjects=[1,3,5]" "data.test_subjects=[7]"
         fi
         ;;

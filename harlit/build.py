@@ -46,6 +46,8 @@ def build_model(
         model_cfg.pop("video_ckpt", None)
         if "video" in files and "video" in model_cfg:
             model_cfg.video.pretrained = "none"  # the stage-1 weights replace any pretrained init
+        if "video" in model_cfg and (cfg.get("hardware") or {}).get("channels_last"):
+            model_cfg.video.channels_last = True  # hardware=gpu: channels_last_3d for S3D
     return build_classifier(model_cfg, num_classes, class_names, files)
 
 

@@ -44,20 +44,40 @@ def override_key(override: str) -> str:
     return override.lstrip("~+").split("=", 1)[0].strip()
 
 
-# Command-line forms that changed, with the sentence that names their replacement.
+# Command-line forms that changed, with the sentence that names their replacement ({value}: what was given).
 REPLACED_OVERRIDES = {
     "stage1_overrides": (
         "stage1_overrides is per modality now: give stage1_overrides.imu=[...] and/or "
         "stage1_overrides.video=[...] (quote each element, e.g. 'stage1_overrides.imu=[\"model.imu.pooling=avg\"]')."
     ),
 }
+# harlit.evaluate and harlit.predict: `model` is the training config group of that name.
+ENTRY_REPLACED_OVERRIDES = {
+    "model": "model={value} is now model_path={value} (a run directory, its model.pt or a .ckpt).",
+}
 
 
-def refuse_replaced_overrides(argv: list[str]) -> None:
+def refuse_replaced_overrides(argv: Sequence[str], replaced: dict[str, str] = REPLACED_OVERRIDES) -> None:
     """One sentence, before Hydra answers with its own error, for an override whose form has changed."""
     for arg in argv:
-        if "=" in arg and override_key(arg) in REPLACED_OVERRIDES:
-            raise HarlitError(REPLACED_OVERRIDES[override_key(arg)])
+        if "=" in arg and not arg.startswith(("+", "~")) and override_key(arg) in replaced:
+            raise HarlitError(replaced[override_key(arg)].format(value=arg.split("=", 1)[1]))
+
+
+def check_entry_overrides(argv: Sequence[str]) -> None:
+    """The command line of harlit.evaluate / harlit.predict, checked (never rewritten) before Hydra reads it.
+
+    Their configs have no data keys of their own (the model's data config is used), so a data key is new
+    to them and takes Hydra's `+`, unless `data=NAME` chose a dataset config.
+    """
+    refuse_replaced_overrides(argv, ENTRY_REPLACED_OVERRIDES)
+    chooses_data = any("=" in a and override_key(a) == "data" for a in argv)
+    for arg in argv:
+        if "=" in arg and arg[0] not in "+~" and override_key(arg).startswith("data.") and not chooses_data:
+            raise HarlitError(
+                f"{arg} changes the model's own data config, which this config does not hold: write +{arg} "
+                "(or choose another dataset with data=NAME first)."
+            )
 
 
 def instantiate(node: Any, **kwargs: Any) -> Any:
@@ -75,19 +95,3 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
 
 def to_plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-
-
-def entry_overrides(argv: list[str]) -> list[str]:
-    """The command line as the eval/predict configs read it.
-
-    `model=X` names the model file (`model_path`; conf/model/ is the training config group of that name),
-    and `data.root=X` works with or without `data=NAME` (these configs have no data node of their own).
-    """
-    out = []
-    for arg in argv:
-        if arg.startswith("model="):
-            arg = f"model_path={arg.split('=', 1)[1]}"
-        elif arg.startswith("data.") and "=" in arg:
-            arg = f"++{arg}"
-        out.append(arg)
-    return out

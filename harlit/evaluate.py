@@ -1,4 +1,4 @@
-"""`python -m harlit.evaluate model=<run dir | model.pt | .ckpt> [data overrides]`: test a trained model.
+"""`python -m harlit.evaluate model_path=<run dir | model.pt | .ckpt> [+data.KEY=VALUE]`: test a trained model.
 
 Writes `metrics.json` (the training run's keys: test/top1, test/top5, test/f1_macro, ...),
 `confusion_matrix.json` and `predictions.csv` (one row per test sample: id, true and predicted label,
@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
-from harlit.config import CONFIG_DIR, entry_overrides, instantiate, to_plain
+from harlit.config import CONFIG_DIR, check_entry_overrides, instantiate, to_plain
 from harlit.data import preprocess
 from harlit.data.base import HARDataModule
 from harlit.errors import HarlitError, exit_on_user_error
@@ -178,7 +178,7 @@ def hydra_main(cfg: DictConfig) -> None:
 @exit_on_user_error
 def main() -> None:
     configure()
-    sys.argv = [sys.argv[0], *entry_overrides(sys.argv[1:])]
+    check_entry_overrides(sys.argv[1:])  # read, never rewritten: --help and --cfg work as in Hydra
     hydra_main()
 
 

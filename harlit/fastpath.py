@@ -2,7 +2,7 @@
 
 The IMU CNN trains at tens of thousands of samples per second on a GPU; a DataLoader that collates
 small tensors in Python, pins them and copies them over would be the only cost. `DeviceResidentData`
-(a callback that `trainer=gpu` adds) moves the normalised IMU of every split to the device once, when
+(a callback that `hardware=gpu` adds) moves the normalised IMU of every split to the device once, when
 it fits in a fraction of the free device memory, and hands Lightning iterables that slice it. Batches
 carry the same keys as the DataModule's (`imu`, `label`, `index`), and `on_after_batch_transfer`
 still augments them, on the device.

@@ -1,4 +1,4 @@
-"""`python -m harlit.predict model=<...> video=clip.mp4 imu=recording.mat`, or `manifest=pairs.csv`.
+"""`python -m harlit.predict model_path=<...> video=clip.mp4 imu=recording.mat`, or `manifest=pairs.csv`.
 
 One pair: prints the top-k classes with probabilities. A manifest (the `data=manifest` CSV format, label
 optional): predicts every row with a progress bar and writes `predictions.csv`. A row that cannot be
@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from harlit.config import CONFIG_DIR, entry_overrides
+from harlit.config import CONFIG_DIR, check_entry_overrides
 from harlit.errors import HarlitError, exit_on_user_error
 from harlit.io import atomic_write_text
 from harlit.startup import configure
@@ -141,7 +141,7 @@ def hydra_main(cfg: DictConfig) -> None:
 def main() -> None:
     configure()
     logging.getLogger("harlit").setLevel(logging.WARNING)  # stdout is the prediction
-    sys.argv = [sys.argv[0], *entry_overrides(sys.argv[1:])]
+    check_entry_overrides(sys.argv[1:])  # read, never rewritten: --help and --cfg work as in Hydra
     hydra_main()
 
 

@@ -44,6 +44,7 @@ KEY_ALLOW_LIST = (
     "stage1_overrides",
     "logger",
     "paths",
+    "hardware",  # how a step runs (channels_last); its trainer and data keys are keyed where they land
     # how batches are loaded, never what they hold
     "data.num_workers",
     "data.pin_memory",
@@ -86,10 +87,11 @@ OTHER_MODALITY_KEYS = {
 # split, the seed, where files go, and the hardware. Nothing else does: an encoder's own settings and its
 # preprocessing go through stage1_overrides.<modality> (and the encoder file then fixes them for stage 2);
 # stage 2's recipe (epochs, optimiser, batch size, augmentation, head) is its own.
-SHARED_GROUPS = ("data", "trainer", "paths")  # group choices: data=mmact, trainer=gpu, ...
+SHARED_GROUPS = ("data", "trainer", "paths", "hardware")  # group choices: data=mmact, hardware=gpu, ...
 SHARED_KEYS = (  # these keys and everything below them
     "seed",
     "paths",
+    "hardware",
     "trainer.accelerator",
     "trainer.devices",
     "trainer.num_nodes",

@@ -35,3 +35,15 @@ def test_committed_files_name_no_machine_path() -> None:
     assert not found, (
         "machine paths in committed files (use <placeholders> or repo-relative paths):\n" + "\n".join(found)
     )
+
+
+def test_nothing_outside_tests_imports_tests_or_edits_sys_path() -> None:
+    """The package and the experiments stand on their own: test helpers stay in tests/, and nothing
+    reaches into another folder by editing sys.path (harlit is installed)."""
+    import re
+
+    unsafe = re.compile(r"^\s*(from tests[. ]|import tests\b)|sys\.path\.(insert|append)", re.MULTILINE)
+    sources = [p for folder in ("harlit", "experiments") for p in sorted((REPO_ROOT / folder).rglob("*.py"))]
+    assert REPO_ROOT / "harlit" / "train.py" in sources
+    found = [str(p.relative_to(REPO_ROOT)) for p in sources if unsafe.search(p.read_text())]
+    assert not found, f"these import tests/ or edit sys.path: {found}"

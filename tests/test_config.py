@@ -72,3 +72,27 @@ def test_optimizer_and_scheduler_are_config_groups(make_cfg) -> None:
     for name in ("imu", "video", "fusion"):  # the block lives in model/optimizer/ alone
         written = OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml")
         assert "_target_" not in (written.get("optimizer") or {}) and "scheduler" not in written
+
+
+def test_trainer_sets_trainer_keys_and_hardware_spans_the_groups(make_cfg) -> None:
+    from harlit.build import build_model
+    from harlit.trained import portable_model_config
+
+    for path in (CONFIG_DIR / "trainer").glob("*.yaml"):
+        assert "@package _global_" not in path.read_text(), f"{path.name} reaches outside trainer"
+    trainer_only = make_cfg(["trainer=gpu"])
+    assert trainer_only.trainer.accelerator == "gpu" and trainer_only.data.num_workers == 0
+    assert trainer_only.callbacks.get("device_resident") is None
+    imu = make_cfg(["+experiment=synthetic_stage1_imu", "hardware=gpu"])
+    assert imu.trainer.precision == "bf16-mixed" and imu.data.num_workers == 8
+    assert imu.callbacks.device_resident is not None
+    assert "video" not in imu.model and "video" not in portable_model_config(imu)  # IMU-only: no video keys
+    video = make_cfg(["+experiment=synthetic_stage1_video", "hardware=gpu", "trainer=cpu"])
+    assert build_model(video, 12).encoders["video"].channels_last
+    assert (
+        not build_model(make_cfg(["+experiment=synthetic_stage1_video"]), 12).encoders["video"].channels_last
+    )
+    ddp = make_cfg(["hardware=ddp"])
+    assert (
+        ddp.trainer.strategy.process_group_backend == "nccl" and ddp.callbacks.get("device_resident") is None
+    )

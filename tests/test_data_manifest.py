@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harlit.bench.generated import write_video
 from harlit.config import compose_config
 from harlit.data.manifest import ManifestDataModule, read_imu_file
 from harlit.errors import HarlitError
 from harlit.train import train
-from tests.data_fixtures import TINY_LOADER, write_video
+from tests.data_fixtures import TINY_LOADER
 
 
 def make_manifest(root: Path, split_column: bool = True) -> Path:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from harlit.bench.generated import SENSOR_FOLDERS, make_mmact_tree, write_mmact_sample
 from harlit.config import compose_config, instantiate
 from harlit.data.clip_format import ClipSettings
 from harlit.data.mmact import (
@@ -16,24 +17,14 @@ from harlit.data.mmact import (
     CLASS_NAMES_37,
     CROSS_VIEW_IMU_ERROR,
     IMU_SEEN_KEY,
-    SENSORS,
     MMActDataModule,
-    fuse_sensors,
-    parse_timestamp,
-    read_sensor_csv,
 )
+from harlit.data.mmact_sensors import SENSORS, fuse_sensors, parse_timestamp, read_sensor_csv
 from harlit.data.video_decode import decode_clip
 from harlit.errors import HarlitError
 from harlit.train import train
 from tests.conftest import stage1_both, stage1_overrides
-from tests.data_fixtures import (
-    MMACT_CLIP,
-    SENSOR_FOLDERS,
-    TINY_LOADER,
-    make_mmact_tree,
-    requires_shared_data,
-    write_mmact_sample,
-)
+from tests.data_fixtures import MMACT_CLIP, TINY_LOADER, requires_shared_data
 
 TINY = ["data.num_frames=8", "data.frame_size=32", "data.imu_length=64", "data.prepare_workers=1"]
 

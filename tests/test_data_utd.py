@@ -11,6 +11,7 @@ import pytest
 import scipy.io
 import torch
 
+from harlit.bench.generated import make_utd_tree, utd_signal, write_video
 from harlit.config import compose_config
 from harlit.data.utd_mhad import (
     ABSENT_FROM_DATASET,
@@ -22,14 +23,7 @@ from harlit.data.utd_mhad import (
 from harlit.errors import HarlitError
 from harlit.train import train
 from tests.conftest import stage1_both
-from tests.data_fixtures import (
-    TINY_LOADER,
-    UTD_INERTIAL,
-    make_utd_tree,
-    requires_shared_data,
-    utd_signal,
-    write_video,
-)
+from tests.data_fixtures import TINY_LOADER, UTD_INERTIAL, requires_shared_data
 
 REAL_INERTIAL = "the real UTD-MHAD inertial files"
 TINY = ["data.num_frames=8", "data.frame_size=32", "data.imu_length=64", "data.prepare_workers=1"]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from harlit.bench.generated import make_utd_tree
 from harlit.config import compose_config
 from harlit.data.transforms import imu_statistics, normalise_imu, pad_recordings
 from harlit.errors import HarlitError
 from harlit.train import train
 from harlit.trained import load_model
-from tests.data_fixtures import make_utd_tree
 
 
 def test_padding_is_left_out_of_the_statistics_and_becomes_zero() -> None:

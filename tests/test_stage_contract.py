@@ -15,12 +15,12 @@ import torch
 from omegaconf import OmegaConf
 
 from harlit import stage1
+from harlit.bench.generated import make_utd_tree
 from harlit.config import refuse_replaced_overrides
 from harlit.encoder_file import FORMAT_VERSION, EncoderFile
 from harlit.errors import HarlitError
 from harlit.stage1 import Dependency, reaches_stage1, stage1_config
 from harlit.train import train
-from tests.data_fixtures import make_utd_tree
 
 
 def registry_files(root: Path) -> list[Path]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from harlit.bench.generated import write_video
 from harlit.config import compose_config
 from harlit.errors import HarlitError
 from harlit.evaluate import evaluate
@@ -21,7 +22,7 @@ from harlit.predict import predict
 from harlit.train import train
 from harlit.trained import FORMAT, load_model
 from tests.conftest import REPO_ROOT, TINY, stage1_both, subprocess_env, tiny_stage2
-from tests.data_fixtures import TINY_LOADER, UTD_INERTIAL, requires_shared_data, write_video
+from tests.data_fixtures import TINY_LOADER, UTD_INERTIAL, requires_shared_data
 
 SCORES = ("test/top1", "test/top5", "test/f1_macro", "test/loss")
 
@@ -203,7 +204,7 @@ def test_a_bad_model_on_the_command_line_is_one_line_without_traceback(tmp_path)
             sys.executable,
             "-m",
             "harlit.evaluate",
-            f"model={tmp_path / 'nope'}",
+            f"model_path={tmp_path / 'nope'}",
             f"hydra.run.dir={tmp_path / 'e'}",
         ],
         cwd=REPO_ROOT,
@@ -316,3 +317,30 @@ def test_predict_a_utd_fusion_model_pair_and_manifest(tmp_path, capsys) -> None:
     assert float(out[0]["top1_prob"]) == pytest.approx(float(rows[sample]["top1_prob"]), abs=1e-5)
     assert out[1]["missing"] == "imu"
     assert out[2]["row"] == "3" and "nope.avi does not exist" in out[2]["error"]
+
+
+@pytest.mark.parametrize("entry", ["harlit.evaluate", "harlit.predict"])
+def test_evaluate_and_predict_read_ordinary_hydra_overrides(tmp_path, entry: str) -> None:
+    """No argument rewriting: --cfg job shows the overrides as given; old spellings name their replacement."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", entry, *args],
+            cwd=REPO_ROOT,
+            env=subprocess_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    shown = run("model_path=/some/run", "+data.root=/data/x", "--cfg", "job")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "model_path: /some/run" in shown.stdout
+    if entry == "harlit.evaluate":
+        assert "root: /data/x" in shown.stdout
+        bare = run("model_path=/some/run", "data.root=/data/x")
+        assert bare.returncode == 2 and "write +data.root=/data/x" in bare.stderr
+    old = run("model=/some/run")
+    assert old.returncode == 2 and "model=/some/run is now model_path=/some/run" in old.stderr
+    assert "Traceback" not in old.stderr
+    assert run("--help").returncode == 0

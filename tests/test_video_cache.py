@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from harlit.bench.generated import make_utd_tree, write_h264_video, write_video
+from harlit.bench.reference_decode import decode_clip_every_frame
 from harlit.config import compose_config
 from harlit.data import video_cache
 from harlit.data.clip_format import CachedClips, ClipSettings, decode_jpeg_clip, encode_jpeg_clip, read_clip
@@ -23,8 +25,7 @@ from harlit.data.video_cache import ClipRequest, VideoCache
 from harlit.data.video_decode import decode_clip
 from harlit.errors import HarlitError
 from harlit.prepare import prepare
-from tests.data_fixtures import MMACT_CLIP, make_utd_tree, write_video
-from tests.video_reference import decode_clip_every_frame, write_h264_video
+from tests.data_fixtures import MMACT_CLIP
 
 SETTINGS = ClipSettings(num_frames=8, frame_size=32)
 JPEG = ClipSettings(num_frames=8, frame_size=32, cache_format="jpeg", quality=90)

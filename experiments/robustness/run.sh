@@ -25,7 +25,7 @@ for job in "$RUNS"/fusion_robustness/*/; do
     [[ -f "$job/model.pt" ]] || continue
     for missing in imu video; do
         echo ">> evaluate $job without $missing" >&2
-        "$PYTHON" -m harlit.evaluate "model=$job" "eval.missing=[$missing]" \
+        "$PYTHON" -m harlit.evaluate "model_path=$job" "eval.missing=[$missing]" \
             "hydra.run.dir=$job/eval_missing_$missing" "${EVAL_ARGS[@]}"
     done
 done

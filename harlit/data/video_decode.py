@@ -37,6 +37,18 @@ def _resize_frame(frame: av.VideoFrame, settings: ClipSettings) -> np.ndarray:
     return image[top : top + size, left : left + size]
 
 
+def video_stream(container: av.container.InputContainer, threads: int | None) -> av.video.stream.VideoStream:
+    """The container's first video stream, decoding with `threads` threads (None: FFmpeg's own choice)."""
+    if not container.streams.video:
+        raise VideoDecodeError("undecodable video: the file has no video stream")
+    stream = container.streams.video[0]
+    if threads:
+        stream.codec_context.thread_count = threads
+    else:
+        stream.thread_type = "AUTO"
+    return stream
+
+
 def _decode_pass(
     path: str | Path, settings: ClipSettings, threads: int | None, count: int | None
 ) -> tuple[dict[int, np.ndarray], int, int, str | None]:
@@ -49,13 +61,7 @@ def _decode_pass(
     kept: dict[int, np.ndarray] = {}
     decoded, error = 0, None
     with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise VideoDecodeError("undecodable video: the file has no video stream")
-        stream = container.streams.video[0]
-        if threads:
-            stream.codec_context.thread_count = threads
-        else:
-            stream.thread_type = "AUTO"
+        stream = video_stream(container, threads)
         packets: list[av.Packet] = []
         try:
             # Compressed packets are small (a few MB per clip); holding them gives the count up front.

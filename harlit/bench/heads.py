@@ -1,6 +1,6 @@
-"""Stage-2 training-step time of each fusion head relative to concat_mlp, measured in one run.
+"""`python -m harlit.bench heads`: stage-2 training-step time of each fusion head relative to concat_mlp.
 
-    python experiments/bench_heads.py [--steps 20] [--frames 8 --size 32 --batch 16]
+    python -m harlit.bench heads [--steps 20] [--frames 8 --size 32 --batch 16]
 
 Each head is built through the real config (`+experiment=synthetic_stage2 model/head=NAME`) with the
 stage-2 trainable blocks, and timed on one fixed batch: forward, loss, backward, optimizer step. The
@@ -13,30 +13,29 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from harlit.build import build_model  # noqa: E402
-from harlit.config import compose_config  # noqa: E402
+from harlit.bench.timing import synchronize
+from harlit.build import build_model
+from harlit.config import compose_config
 
 HEADS = ("concat_mlp", "late", "gated", "attention")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per head per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> dict[str, float]:
+    """Print the median ms per step of each head and its ratio to concat_mlp; returns the medians (s)."""
     device = torch.device(args.device)
     torch.manual_seed(0)
     batch = {
@@ -69,18 +68,14 @@ def main() -> None:
             for _ in range(args.steps):
                 start = time.perf_counter()
                 step(head)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
+                synchronize(device)
                 times[head].append(time.perf_counter() - start)
-    base = statistics.median(times["concat_mlp"])
+    medians = {head: statistics.median(times[head]) for head in HEADS}
     print(
-        f"{args.device}, batch {args.batch}, {args.frames}x{args.size}x{args.size} clips, torch threads {torch.get_num_threads()}"
+        f"{args.device}, batch {args.batch}, {args.frames}x{args.size}x{args.size} clips, "
+        f"torch threads {torch.get_num_threads()}"
     )
     print(f"{'head':<12}{'ms/step':>10}{'vs concat_mlp':>16}")
-    for head in HEADS:
-        median = statistics.median(times[head])
-        print(f"{head:<12}{1000 * median:>10.1f}{median / base:>16.3f}")
-
-
-if __name__ == "__main__":
-    main()
+    for head, median in medians.items():
+        print(f"{head:<12}{1000 * median:>10.1f}{median / medians['concat_mlp']:>16.3f}")
+    return medians

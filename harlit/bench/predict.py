@@ -1,7 +1,7 @@
-"""Prediction throughput on this machine: `python experiments/bench_predict.py [--demo-run DIR]`.
+"""`python -m harlit.bench predict`: prediction throughput on this machine.
 
 Three figures, each through `harlit.load_model` and the files a user would give:
-1. the demo's fusion model (8 frames of 32x32) on generated UTD-MHAD-shaped pairs: pairs/s;
+1. the demo's fusion model (8 frames of 32x32, `--demo-run`) on generated UTD-MHAD-shaped pairs: pairs/s;
 2. a full-size fusion model (S3D at 16 frames of 224x224, the UTD setting; random weights, the same
    compute) on the same pairs: clips/s;
 3. the wall time of `python -m harlit.predict` on one UTD pair with the full-size model, start-up included.
@@ -19,13 +19,10 @@ from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from harlit.build import build_model  # noqa: E402
-from harlit.config import compose_config  # noqa: E402
-from harlit.trained import load_model, save_model_file  # noqa: E402
-from tests.data_fixtures import make_utd_tree  # noqa: E402
+from harlit.bench.generated.utd import make_utd_tree
+from harlit.build import build_model
+from harlit.config import compose_config
+from harlit.trained import load_model, save_model_file
 
 
 def full_size_model(folder: Path) -> Path:
@@ -67,25 +64,27 @@ def throughput(model_path: Path, pairs: list[tuple[Path, Path]], batch_size: int
     return len(pairs) / total, len(pairs) / forward
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo-run", type=Path, help="the demo's synthetic_stage2 run directory (make demo)")
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=8)
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> None:
     print(f"torch threads: {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        # UTD-MHAD's 640x480 clips of 30 frames (2 s at 15 fps).
+        utd = root / "utd"
         ids = make_utd_tree(
-            root / "utd", actions=range(1, 1 + args.pairs // 2), subjects=[1], trials=[1, 2], frames=30
+            utd,
+            actions=range(1, 1 + args.pairs // 2),
+            subjects=[1],
+            trials=[1, 2],
+            frames=30,
+            size=(640, 480),
         )
-        # make_utd_tree writes 64x48 clips; rewrite them at UTD's 640x480.
-        from tests.data_fixtures import write_video
-
-        pairs = []
-        for i, sample in enumerate(ids):
-            video = write_video(root / "utd" / "RGB" / f"{sample}_color.avi", 30, 640, 480, seed=i)
-            pairs.append((video, root / "utd" / "Inertial" / f"{sample}_inertial.mat"))
+        pairs = [(utd / "RGB" / f"{s}_color.avi", utd / "Inertial" / f"{s}_inertial.mat") for s in ids]
         if args.demo_run:
             total, forward = throughput(args.demo_run, pairs, args.batch_size)
             print(
@@ -103,12 +102,11 @@ def main() -> None:
                 sys.executable,
                 "-m",
                 "harlit.predict",
-                f"model={big}",
+                f"model_path={big}",  # the config key itself, which every harlit.predict reads
                 f"video={video}",
                 f"imu={imu}",
                 f"hydra.run.dir={root / 'predict'}",
             ],
-            cwd=REPO_ROOT,
             capture_output=True,
             text=True,
         )
@@ -118,7 +116,3 @@ def main() -> None:
         print(
             f"python -m harlit.predict, one UTD pair, full-size model: {wall:.1f} s wall time, start-up included"
         )
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""Benchmark (not a test): building the video cache, on the real MMAct sample clip and a generated MMAct tree.
+"""`python -m harlit.bench prepare`: building the video cache, on the real MMAct sample clip and a generated MMAct tree.
 
 Everything runs on one core (one decoder thread, one torch thread) unless said otherwise, and the three
 ways of turning a video into a clip are timed in the same run, interleaved, so their ratio holds even on
@@ -13,8 +13,8 @@ per format (MB, JPEG error, read time warm and after evicting the file from the 
 cache of a generated MMAct-shaped tree (1080p H.264, subjectS/camC/sceneN/sessionK) through the real
 data module, and extrapolates build time and cache size to the full MMAct release.
 
-    python experiments/bench_prepare.py                       # sample clip from tests/data_fixtures.py
-    python experiments/bench_prepare.py --clip path/to/clip.mp4 --repeats 5 --tree-clips 6
+    python -m harlit.bench prepare                       # the MMAct sample clip of the shared data
+    python -m harlit.bench prepare --clip path/to/clip.mp4 --repeats 5 --tree-clips 6
 """
 
 from __future__ import annotations
@@ -22,58 +22,34 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from harlit.data.clip_format import ClipSettings, read_clip  # noqa: E402
-from harlit.data.mmact import MMActDataModule  # noqa: E402
-from harlit.data.video_cache import _decode_to_file  # noqa: E402
-from harlit.data.video_decode import decode_clip  # noqa: E402
-from tests.data_fixtures import MMACT_CLIP  # noqa: E402
-from tests.video_reference import decode_clip_every_frame, decode_only, write_h264_video  # noqa: E402
+from harlit.bench.generated.mmact import make_mmact_video_tree
+from harlit.bench.machine import load_average
+from harlit.bench.reference_decode import decode_clip_every_frame, decode_only
+from harlit.bench.tables import markdown_header, markdown_row, markdown_table
+from harlit.bench.timing import best, interleaved, timed
+from harlit.data.clip_format import ClipSettings, read_clip
+from harlit.data.mmact import MMActDataModule
+from harlit.data.video_cache import _decode_to_file
+from harlit.data.video_decode import decode_clip
 
 MMACT_CLIPS = 36_700  # trimmed MMAct RGB clips
 CORES = 16
-ACTIONS = ("walking", "carrying_light", "talking_on_phone", "standing", "jumping", "kicking")
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def cpu_timed(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall s, CPU s of this process). With one decoder thread the CPU time is the work itself, which
-    other processes on a shared machine inflate far less than the wall time."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def interleaved(
-    methods: dict[str, Callable[[], object]], repeats: int
-) -> dict[str, list[tuple[float, float]]]:
-    """(wall, CPU) seconds of each method over `repeats` rounds, the methods taking turns within each round."""
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, fn in methods.items():
-            times[name].append(cpu_timed(fn))
-    return times
-
-
-def best(values: list[tuple[float, float]]) -> tuple[float, float]:
-    """Best wall and best CPU seconds: the least disturbed round of each."""
-    return min(v[0] for v in values), min(v[1] for v in values)
+def sample_clip() -> Path:
+    """The MMAct sample clip of the shared data: under $HARLIT_SHARED_DATA, else ../shared/data beside the
+    repository (where the tests look too)."""
+    shared = os.environ.get("HARLIT_SHARED_DATA")
+    folder = Path(shared) if shared else Path(__file__).resolve().parents[3] / "shared" / "data"
+    return folder / "mmact" / "sample_clip" / "carrying.mp4"
 
 
 def evict(path: Path) -> None:
@@ -117,17 +93,29 @@ def bench_clip(clip: Path, settings: ClipSettings, repeats: int, workdir: Path) 
     )
     floor = best(times["decode only"])[1]
     print(f"\nOne core, {repeats} interleaved rounds; best of the rounds, speeds from CPU time:\n")
-    print(
-        "| method | wall s (best / median) | CPU s (best) | source frames/s | clips/s | speed / decode only |"
-    )
-    print("|---|---|---|---|---|---|")
+    rows = []
     for name, values in times.items():
         wall, cpu = best(values)
         median = statistics.median(v[0] for v in values)
-        print(
-            f"| {name} | {wall:.3f} / {median:.3f} | {cpu:.3f} | {frames / cpu:.0f} | {1 / cpu:.2f} | "
-            f"{floor / cpu:.3f} |"
+        rows.append(
+            [
+                name,
+                f"{wall:.3f} / {median:.3f}",
+                f"{cpu:.3f}",
+                f"{frames / cpu:.0f}",
+                f"{1 / cpu:.2f}",
+                f"{floor / cpu:.3f}",
+            ]
         )
+    columns = [
+        "method",
+        "wall s (best / median)",
+        "CPU s (best)",
+        "source frames/s",
+        "clips/s",
+        "speed / decode only",
+    ]
+    print(markdown_table(columns, rows))
 
     reference = decode_clip(clip, settings, 1)
     sizes = {name: path.stat().st_size / 1e6 for name, path in targets.items()}
@@ -140,16 +128,23 @@ def bench_clip(clip: Path, settings: ClipSettings, repeats: int, workdir: Path) 
             reads["cold"].setdefault(name, []).append(timed(lambda p=path: read_clip(p)))
     shape = "x".join(map(str, reference.shape[2:4]))
     print(f"\nCached clip ({settings.num_frames} frames of {shape}; JPEG quality {settings.quality}):\n")
-    print(
-        "| format | MB per clip | full MMAct (GB) | read+decode warm ms (best / median) | cold ms (best / median) |"
-    )
-    print("|---|---|---|---|---|")
-    for name in targets:
-        print(
-            f"| {name} | {sizes[name]:.3f} | {sizes[name] * MMACT_CLIPS / 1e3:.1f} | "
-            f"{1e3 * min(reads['warm'][name]):.1f} / {1e3 * statistics.median(reads['warm'][name]):.1f} | "
-            f"{1e3 * min(reads['cold'][name]):.1f} / {1e3 * statistics.median(reads['cold'][name]):.1f} |"
-        )
+
+    def best_and_median(values: list[float]) -> str:
+        return f"{1e3 * min(values):.1f} / {1e3 * statistics.median(values):.1f}"
+
+    columns = [
+        "format",
+        "MB per clip",
+        "full MMAct (GB)",
+        "read+decode warm ms (best / median)",
+        "cold ms (best / median)",
+    ]
+    rows = [
+        [name, f"{sizes[name]:.3f}", f"{sizes[name] * MMACT_CLIPS / 1e3:.1f}"]
+        + [best_and_median(reads["warm"][name]), best_and_median(reads["cold"][name])]
+        for name in targets
+    ]
+    print(markdown_table(columns, rows))
     print(
         f"\nJPEG vs uint8 pixels: mean abs error {error.mean():.2f}, 99th percentile "
         f"{error.flatten().kthvalue(int(0.99 * error.numel())).values:.0f}, max {error.max():.0f} (0-255)."
@@ -168,29 +163,11 @@ def bench_clip(clip: Path, settings: ClipSettings, repeats: int, workdir: Path) 
     }
 
 
-def make_mmact_tree(root: Path, clips: int, frames: int) -> list[Path]:
-    """MMAct's Video_trimmed layout with `clips` 1080p H.264 clips (High profile, B-frames, ~3.3 Mbit/s)."""
-    paths = []
-    for i in range(clips):
-        subject, cam, scene, session = 1 + i % 3, 1 + i % 4, 1 + i % 4, 1 + i % 2
-        path = (
-            root
-            / "Video_trimmed"
-            / f"subject{subject}"
-            / f"cam{cam}"
-            / f"scene{scene}"
-            / f"session{session}"
-            / f"{ACTIONS[i % len(ACTIONS)]}.mp4"
-        )
-        paths.append(write_h264_video(path, frames, 1920, 1080, seed=i))
-    return paths
-
-
 def bench_tree(
     root: Path, cache: Path, settings: ClipSettings, clips: int, frames: int, repeats: int
 ) -> dict[str, float]:
     start = time.perf_counter()
-    paths = make_mmact_tree(root, clips, frames)
+    paths = make_mmact_video_tree(root, clips, frames)
     print(
         f"\n## Generated MMAct tree: {clips} clips of {frames} frames, 1920x1080 H.264 "
         f"(generated in {time.perf_counter() - start:.0f} s)\n"
@@ -200,10 +177,15 @@ def bench_tree(
         "choice, as `data.prepare_workers=1` runs; wall time), and per clip on one core (CPU s, best of the "
         "rounds, mean over clips):\n"
     )
-    print(
-        "| format | build s | clips/s | source frames/s | MB per clip | decode only / new / cache write, CPU s per clip |"
-    )
-    print("|---|---|---|---|---|---|")
+    columns = [
+        "format",
+        "build s",
+        "clips/s",
+        "source frames/s",
+        "MB per clip",
+        "decode only / new / cache write, CPU s per clip",
+    ]
+    print(markdown_header(columns))
     out: dict[str, float] = {}
     for fmt in ("uint8", "jpeg"):
         dm = MMActDataModule(
@@ -238,19 +220,24 @@ def bench_tree(
             statistics.mean(best(r[name])[1] for r in rounds) for name in ("floor", "new", "write")
         )
         print(
-            f"| {fmt} | {build:.1f} | {len(requests) / build:.2f} | {len(requests) * frames / build:.0f} | "
-            f"{size:.3f} | {floor:.3f} / {new:.3f} / {write:.3f} (write / decode only {floor / write:.2f}) |"
+            markdown_row(
+                [
+                    fmt,
+                    f"{build:.1f}",
+                    f"{len(requests) / build:.2f}",
+                    f"{len(requests) * frames / build:.0f}",
+                    f"{size:.3f}",
+                    f"{floor:.3f} / {new:.3f} / {write:.3f} (write / decode only {floor / write:.2f})",
+                ]
+            )
         )
         out[f"{fmt}_mb"] = size
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--clip", type=Path, default=MMACT_CLIP, help="a real clip (default: the MMAct sample)"
+        "--clip", type=Path, default=sample_clip(), help="a real clip (default: the MMAct sample)"
     )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds on the sample clip")
     parser.add_argument("--tree-clips", type=int, default=4, help="clips in the generated MMAct tree")
@@ -258,16 +245,15 @@ def main() -> None:
     parser.add_argument("--num-frames", type=int, default=16)
     parser.add_argument("--frame-size", type=int, default=224)
     parser.add_argument("--quality", type=int, default=90)
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> None:
+    """Print the Markdown report of the sample clip, the generated tree and the extrapolation."""
     torch.set_num_threads(1)
     settings = ClipSettings(args.num_frames, args.frame_size, "squash", "uint8", args.quality)
-    print(f"# bench_prepare: {args.num_frames} frames of {args.frame_size}x{args.frame_size}, squash")
+    print(f"# bench prepare: {args.num_frames} frames of {args.frame_size}x{args.frame_size}, squash")
     print(f"CPU: {os.cpu_count()} cores visible; PyAV {av.__version__}, torch {torch.__version__}")
-    print(
-        "load average at start: {:.2f} {:.2f} {:.2f} (other processes share the cores)".format(
-            *os.getloadavg()
-        )
-    )
+    print(f"load average at start: {load_average()} (other processes share the cores)")
 
     with tempfile.TemporaryDirectory(prefix="harlit_bench_prepare_") as tmp:
         tmp_path = Path(tmp)
@@ -291,19 +277,20 @@ def main() -> None:
         # (`prepare_workers` > 1 runs one decoder thread per worker); reading ~4 MB of source per clip is
         # far below disk speed at these rates.
         print(f"\n## Extrapolation to full MMAct ({MMACT_CLIPS} clips like the sample, {CORES} cores)\n")
-        print("| format | build h | cache GB |")
-        print("|---|---|---|")
-        for fmt in ("uint8", "jpeg"):
-            hours = MMACT_CLIPS * figures[f"{fmt}_s"] / CORES / 3600  # one-core CPU s per clip
-            print(f"| {fmt} | {hours:.2f} | {MMACT_CLIPS * figures[f'{fmt}_mb'] / 1e3:.1f} |")
+        rows = [
+            [
+                fmt,
+                f"{MMACT_CLIPS * figures[f'{fmt}_s'] / CORES / 3600:.2f}",
+                f"{MMACT_CLIPS * figures[f'{fmt}_mb'] / 1e3:.1f}",
+            ]
+            for fmt in ("uint8", "jpeg")  # hours from the one-core CPU s per clip
+        ]
+        print(markdown_table(["format", "build h", "cache GB"], rows))
+        floor = figures["floor_s"]
         print(
             f"\nCache building on one core vs decode only (CPU time; target >= 0.9): old decoder "
-            f"{figures['floor_s'] / figures['old_s']:.3f}, new decoder {figures['floor_s'] / figures['new_s']:.3f}, whole jpeg write "
-            f"{figures['floor_s'] / figures['jpeg_s']:.3f}, whole uint8 write {figures['floor_s'] / figures['uint8_s']:.3f}"
+            f"{floor / figures['old_s']:.3f}, new decoder {floor / figures['new_s']:.3f}, whole jpeg write "
+            f"{floor / figures['jpeg_s']:.3f}, whole uint8 write {floor / figures['uint8_s']:.3f}"
         )
 
-    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-
-
-if __name__ == "__main__":
-    main()
+    print(f"load average at end: {load_average()}")
