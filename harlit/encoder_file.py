@@ -12,12 +12,12 @@ A stage-1 run leaves its encoder in its run directory and in the registry as a p
 
 Stage 2 builds the encoder from `config["model"][modality]` and prepares its data as `config["data"]`
 and `preprocessing` say (harlit.contract). A Lightning checkpoint of a stage-1 run is read the same way,
-from its hyper-parameters and the run's config.yaml beside its checkpoints/ folder.
+from its hyper-parameters and the run's config.yaml beside its checkpoints/ folder. Every file is read
+weights-only (harlit.safe_load): one that holds pickled objects is refused.
 """
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from omegaconf import OmegaConf
 
 from harlit.errors import HarlitError
 from harlit.io import atomic_write_bytes, create_exclusive
+from harlit.safe_load import load_weights_only
 
 ENCODER_FILE = "encoder.pt"
 FORMAT = "harlit-encoder"
@@ -112,18 +113,7 @@ class EncoderFile:
 
 
 def _read(path: Path, what: str) -> Any:
-    try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
-            if path.suffix != ".ckpt":
-                raise
-            # Lightning checkpoints carry loop state (numpy RNG arrays); Lightning loads them the same way.
-            return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise HarlitError(
-            f"{what} {path} is unreadable ({type(err).__name__}); delete it and train stage 1 again."
-        ) from None
+    return load_weights_only(path, what, fix="delete it and train stage 1 again")
 
 
 def _require(value: Any, part: str, path: Path) -> Any:

@@ -27,6 +27,7 @@ from harlit.io import atomic_write_text
 from harlit.loggers import finish_runs, log_config
 from harlit.models.classifier import check_settings as check_model_settings
 from harlit.outputs import selection_value, summarize_test, write_outputs
+from harlit.safe_load import load_weights_only
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # From here on, each encoder's file decides how it is built and fed (harlit.contract).
         cfg = contract.adopt(cfg, {m: EncoderFile.load(path, m) for m, path in encoders.items()})
     ckpt_path = resume_checkpoint(cfg, run_dir(cfg))
+    if ckpt_path:  # refused here in one sentence, not deep inside Lightning's loading
+        load_weights_only(ckpt_path, "the checkpoint to resume from", fix="give a checkpoint of a harlit run")
     if dist.needs_launch(cfg):
         # This process only supervises: the ranks train from the resolved config (see harlit/launch.py).
         return launch.launch(launch.worker_config(cfg, encoders, ckpt_path), run_dir(cfg))
@@ -122,13 +125,15 @@ def fit_and_test(
     log_config(trainer.loggers, to_plain(job_cfg))
 
     with exit_when_preempted():
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     validation = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     checkpoint = trainer.checkpoint_callback
     use_best = bool(checkpoint and checkpoint.best_model_path and checkpoint.monitor) and (
         datamodule.val_set is not None
     )
-    logged = trainer.test(model, datamodule=datamodule, ckpt_path="best" if use_best else None, verbose=False)
+    logged = trainer.test(
+        model, datamodule=datamodule, ckpt_path="best" if use_best else None, verbose=False, weights_only=True
+    )
     if not logged:
         raise HarlitError(
             f"the {datamodule.name} test split of this run is empty; check the protocol's test keys in "

@@ -24,6 +24,7 @@ from harlit.data import preprocess
 from harlit.errors import HarlitError
 from harlit.io import atomic_write_bytes
 from harlit.models.classifier import HARClassifier
+from harlit.safe_load import load_weights_only, pickled_code_error, refused_as_code
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +160,7 @@ def _rebuild(payload: dict[str, Any], path: Path) -> HARClassifier:
 
 
 def _read_model_file(path: Path) -> dict[str, Any]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise HarlitError(
-            f"{path} is not a readable harlit model file ({type(err).__name__}); give the model.pt of a harlit run."
-        ) from None
+    payload = load_weights_only(path, "the model file", fix="give the model.pt of a harlit run")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise HarlitError(
             f"{path} is not a harlit model file; give the model.pt a harlit run wrote, or its run directory."
@@ -191,10 +187,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> TrainedM
         raise HarlitError(f"the model {path} does not exist; give a model.pt, a run directory or a .ckpt.")
     if path.suffix == ".ckpt":
         try:
-            classifier = HARClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=False)
+            classifier = HARClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
         except HarlitError:
             raise
         except Exception as err:
+            if refused_as_code(err):
+                raise pickled_code_error("the checkpoint", path) from None
             raise HarlitError(
                 f"the checkpoint {path} cannot rebuild a harlit model ({type(err).__name__}); give a checkpoint "
                 "of a harlit run, or its model.pt."

@@ -166,7 +166,7 @@ def test_bad_model_files_are_one_sentence(tmp_path, fusion_run) -> None:
         load_model(tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes((run / "model.pt").read_bytes()[:2000])
-    with pytest.raises(HarlitError, match="not a readable harlit model file"):
+    with pytest.raises(HarlitError, match="the model file .*corrupt.pt is unreadable"):
         load_model(corrupt)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)

@@ -13,6 +13,7 @@ from torchvision.models.video import S3D_Weights, s3d
 
 from harlit.constants import KINETICS_MEAN, KINETICS_STD
 from harlit.errors import HarlitError
+from harlit.safe_load import load_weights_only, pickled_code_error, refused_as_code
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,10 @@ def _load_pretrained(model: nn.Module, pretrained: str | None) -> None:
         weights = S3D_Weights.KINETICS400_V1
         target = kinetics_weights_path()
         try:
-            state = weights.get_state_dict(progress=False, check_hash=False)
+            state = weights.get_state_dict(progress=False, check_hash=False, weights_only=True)
         except Exception as err:  # offline: URLError, socket errors, partial downloads
+            if refused_as_code(err):
+                raise pickled_code_error("the cached Kinetics-400 S3D weights", target) from None
             raise HarlitError(
                 f"the Kinetics-400 S3D weights are not cached and could not be downloaded ({type(err).__name__}); "
                 f"download {weights.url} and put it at {target}, or set model.video.pretrained=none."
@@ -64,12 +67,7 @@ def _load_pretrained(model: nn.Module, pretrained: str | None) -> None:
                 f"model.video.pretrained={pretrained!r} is neither 'none', 'kinetics400' nor an existing file; "
                 "give the path of an S3D state dict."
             )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise HarlitError(
-                f"could not read the S3D state dict {path} ({type(err).__name__}); check the file."
-            ) from None
+        state = load_weights_only(path, "the S3D state dict", fix="give the path of an S3D state dict")
         state = state.get("state_dict", state) if isinstance(state, dict) else state
     features = {k: v for k, v in state.items() if k.startswith("features.")}
     missing, unexpected = model.load_state_dict(features, strict=False)
