@@ -20,8 +20,14 @@ CONVERT_HINT = "python -m harlit.convert {path} {path}.weights_only.pt"
 
 
 def refused_as_code(err: BaseException) -> bool:
-    """Whether torch's weights-only unpickler refused the file (rather than the file being damaged)."""
-    return isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in str(err)
+    """Whether torch's weights-only unpickler refused a pickled Python object in the file (it names the
+    GLOBAL it would have imported), rather than the file being damaged."""
+    message = str(err)
+    return (
+        isinstance(err, pickle.UnpicklingError)
+        and "Weights only load failed" in message
+        and "GLOBAL" in message
+    )
 
 
 def pickled_code_error(what: str, path: Path) -> HarlitError:

@@ -186,3 +186,13 @@ def test_the_package_has_no_unsafe_load() -> None:
     allowed = ["harlit/convert.py"]
     assert [f for f in found if not f.startswith(tuple(allowed))] == [], found
     assert any(f.startswith("harlit/convert.py") for f in found)  # the grep does see an unsafe load
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", b"junk", b""])
+def test_a_damaged_file_is_unreadable_not_pickled_code(tmp_path, content: bytes) -> None:
+    from harlit.safe_load import load_weights_only
+
+    damaged = tmp_path / "damaged.ckpt"
+    damaged.write_bytes(content)
+    with pytest.raises(HarlitError, match=f"the file {re.escape(str(damaged))} is unreadable"):
+        load_weights_only(damaged, "the file")
