@@ -15,6 +15,7 @@ from omegaconf import DictConfig, open_dict
 
 from harlit.config import instantiate
 from harlit.data.base import HARDataModule
+from harlit.encoder_file import EncoderFile
 from harlit.models.classifier import MODALITIES_OF, HARClassifier
 
 
@@ -32,9 +33,10 @@ def build_model(
     cfg: DictConfig,
     num_classes: int,
     class_names: Sequence[str] | None = None,
-    encoder_files: Mapping[str, str | Path] | None = None,
+    encoder_files: Mapping[str, str | Path | EncoderFile] | None = None,
 ) -> HARClassifier:
-    """The LightningModule of `cfg.model`; `encoder_files` are stage-1 encoders to load (stage 2).
+    """The LightningModule of `cfg.model`; `encoder_files` are stage-1 encoders to load (stage 2): paths,
+    or EncoderFiles the caller has read already (not read again).
 
     Without `encoder_files` a stage-2 model starts from randomly initialised encoders: the same compute,
     which is what the benchmark needs.
@@ -48,7 +50,13 @@ def build_model(
             model_cfg.video.pretrained = "none"  # the stage-1 weights replace any pretrained init
         if "video" in model_cfg and (cfg.get("hardware") or {}).get("channels_last"):
             model_cfg.video.channels_last = True  # hardware=gpu: channels_last_3d for S3D
-    return build_classifier(model_cfg, num_classes, class_names, files)
+    read = {m: f for m, f in files.items() if isinstance(f, EncoderFile)}
+    paths = {m: f for m, f in files.items() if m not in read}
+    classifier = build_classifier(model_cfg, num_classes, class_names, paths)
+    for modality, encoder in read.items():
+        if modality in classifier.encoders:
+            classifier.load_encoder(modality, encoder)
+    return classifier
 
 
 def build_classifier(

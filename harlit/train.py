@@ -112,11 +112,11 @@ def fit_and_test(
     out_dir.mkdir(parents=True, exist_ok=True)
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
-    for modality, path in files.items():
+    encoders = {m: EncoderFile.load(path, m) for m, path in files.items()}  # read once, used twice
+    for encoder in encoders.values():
         # Stage 2 feeds each encoder as its stage-1 run did, with its IMU statistics.
-        encoder = EncoderFile.load(path, modality)
         preprocess.use_encoder_preprocessing(datamodule, encoder.preprocessing, encoder.source)
-    model = build_model(cfg, datamodule.num_classes, datamodule.class_names, files)
+    model = build_model(cfg, datamodule.num_classes, datamodule.class_names, encoders)
     model.preprocessing = preprocess.record_of(datamodule)
     trainer = build_trainer(cfg)
     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])

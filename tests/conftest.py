@@ -93,14 +93,16 @@ def run_harlit(
     extra_env: dict[str, str] | None = None,
     timeout: int = 600,
     helpers: bool = False,
+    module: str = "harlit.run",
 ) -> subprocess.CompletedProcess:
-    """`python -m harlit.run ARGS` as a user runs it; `helpers` puts tests/helpers on its PYTHONPATH."""
+    """`python -m MODULE ARGS` (harlit.run by default) as a user runs it; `helpers` puts tests/helpers on
+    its PYTHONPATH."""
     env = subprocess_env(root)
     if helpers:
         env["PYTHONPATH"] = os.pathsep.join([str(HELPERS), env.get("PYTHONPATH", "")])
     env.update(extra_env or {})
     return subprocess.run(
-        [sys.executable, "-m", "harlit.run", *args],
+        [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

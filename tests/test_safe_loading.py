@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ from harlit.evaluate import evaluate
 from harlit.predict import predict
 from harlit.train import train
 from harlit.trained import load_model
-from tests.conftest import REPO_ROOT, TINY, subprocess_env
+from tests.conftest import REPO_ROOT, TINY, run_harlit
 
 REFUSAL = "holds pickled Python objects, which harlit never unpickles"
 
@@ -114,20 +112,8 @@ def test_pretrained_s3d_weights_refuse_pickled_code(make_cfg, evil) -> None:
 )
 def test_the_command_line_refuses_it_with_exit_code_2(evil, tmp_path, entry: str, args: list[str]) -> None:
     path, marker = evil
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            entry,
-            *(a.format(path=path) for a in args),
-            f"hydra.run.dir={tmp_path / 'r'}",
-        ],
-        cwd=REPO_ROOT,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    given = [*(a.format(path=path) for a in args), f"hydra.run.dir={tmp_path / 'r'}"]
+    result = run_harlit(given, tmp_path, timeout=300, module=entry)
     assert result.returncode == 2 and REFUSAL in result.stderr and "Traceback" not in result.stderr
     assert not marker.exists()
 

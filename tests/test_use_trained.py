@@ -6,7 +6,6 @@ import csv
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from harlit.models.classifier import HARClassifier
 from harlit.predict import predict
 from harlit.train import train
 from harlit.trained import FORMAT, load_model
-from tests.conftest import REPO_ROOT, TINY, stage1_both, subprocess_env, tiny_stage2
+from tests.conftest import TINY, run_harlit, stage1_both, tiny_stage2
 from tests.data_fixtures import TINY_LOADER, UTD_INERTIAL, requires_shared_data
 
 SCORES = ("test/top1", "test/top5", "test/f1_macro", "test/loss")
@@ -199,20 +198,8 @@ def test_bad_inputs_are_one_sentence(tmp_path, fusion_run) -> None:
 
 
 def test_a_bad_model_on_the_command_line_is_one_line_without_traceback(tmp_path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harlit.evaluate",
-            f"model_path={tmp_path / 'nope'}",
-            f"hydra.run.dir={tmp_path / 'e'}",
-        ],
-        cwd=REPO_ROOT,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    given = [f"model_path={tmp_path / 'nope'}", f"hydra.run.dir={tmp_path / 'e'}"]
+    result = run_harlit(given, tmp_path, timeout=300, module="harlit.evaluate")
     assert result.returncode == 2
     assert "harlit: error: the model" in result.stderr and "Traceback" not in result.stderr
 
@@ -324,14 +311,7 @@ def test_evaluate_and_predict_read_ordinary_hydra_overrides(tmp_path, entry: str
     """No argument rewriting: --cfg job shows the overrides as given; old spellings name their replacement."""
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", entry, *args],
-            cwd=REPO_ROOT,
-            env=subprocess_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_harlit(list(args), tmp_path, timeout=300, module=entry)
 
     shown = run("model_path=/some/run", "+data.root=/data/x", "--cfg", "job")
     assert shown.returncode == 0, shown.stderr[-2000:]

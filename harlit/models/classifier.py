@@ -161,9 +161,12 @@ class HARClassifier(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.preprocessing = checkpoint.get("harlit_preprocessing") or {}
 
-    def load_encoder(self, modality: str, path: str | Path) -> None:
-        """Load a stage-1 encoder's weights exactly; a mismatch is a user error, not a traceback."""
-        state = EncoderFile.load(path, modality).state_dict
+    def load_encoder(self, modality: str, source: str | Path | EncoderFile) -> None:
+        """Load a stage-1 encoder's weights exactly (from its file, or an EncoderFile already read); a
+        mismatch is a user error, not a traceback."""
+        encoder = source if isinstance(source, EncoderFile) else EncoderFile.load(source, modality)
+        path = encoder.path or source
+        state = encoder.state_dict
         try:
             self.encoders[modality].load_state_dict(state, strict=True)
         except RuntimeError as err:
