@@ -17,7 +17,7 @@ from typing import Any
 
 import hydra
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 from tqdm.auto import tqdm
 
 from harlit.config import CONFIG_DIR, check_entry_overrides
@@ -35,7 +35,8 @@ def _say_missing(model: TrainedModel, batch: dict[str, torch.Tensor], where: str
 
 
 def predict_one(cfg: DictConfig, model: TrainedModel) -> list[tuple[str, float]]:
-    batch = model.prepare(video=cfg.get("video"), imu=cfg.get("imu"))
+    imu = cfg.get("imu")  # a file, a folder, or imu=[...]: the four sensor CSVs of an MMAct recording
+    batch = model.prepare(video=cfg.get("video"), imu=list(imu) if isinstance(imu, ListConfig) else imu)
     _say_missing(model, batch)
     top = model.top_k(model.predict_batch(batch)[0], int(cfg.top_k))
     width = max(len(name) for name, _ in top)

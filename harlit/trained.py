@@ -9,7 +9,7 @@ Lightning checkpoint) with no registry, dataset or Hydra config tree.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -84,17 +84,26 @@ class TrainedModel:
     def preprocessing(self) -> dict[str, Any]:
         return self.classifier.preprocessing
 
+    @property
+    def sensor_rate(self) -> float | None:
+        """MMAct: the Hz its four sensors were fused at (older model files: from their data config)."""
+        rate = (self.preprocessing.get("imu") or {}).get("sensor_rate") or self.data_config.get("sensor_rate")
+        return None if rate is None else float(rate)
+
     def to(self, device: str | torch.device) -> TrainedModel:
         self.classifier.to(device)
         return self
 
     def prepare(
-        self, video: str | Path | torch.Tensor | None = None, imu: str | Path | np.ndarray | None = None
+        self,
+        video: str | Path | torch.Tensor | None = None,
+        imu: str | Path | Sequence[str | Path] | np.ndarray | None = None,
     ) -> dict[str, torch.Tensor]:
         """One sample as the model's batch of one: files are read and prepared as in training.
 
         `video`: a file PyAV decodes, or a prepared uint8 clip (3, frames, size, size). `imu`: a .mat
-        (UTD-MHAD d_iner), .csv or .npy file, or a raw (time, channels) array.
+        (UTD-MHAD d_iner), .csv or .npy file, an MMAct recording (a list of its four sensor CSVs, or a
+        folder holding them), or a raw (time, channels) array.
         """
         if video is None and imu is None:
             raise HarlitError(f"give video=, imu= or both; this model uses {' and '.join(self.modalities)}.")
@@ -112,8 +121,13 @@ class TrainedModel:
             )
             batch["video"] = clip.unsqueeze(0)
         if imu is not None:
+            values = imu
             source = str(imu) if isinstance(imu, (str, Path)) else "the IMU recording"
-            values = preprocess.read_imu_recording(imu) if isinstance(imu, (str, Path)) else imu
+            if isinstance(imu, (str, Path, list, tuple)):
+                values = preprocess.read_imu_recording(imu, self.sensor_rate)
+                source = (
+                    str(imu) if isinstance(imu, (str, Path)) else f"the sensor CSVs {[str(p) for p in imu]}"
+                )
             receptive_field = self.classifier.encoders["imu"].receptive_field
             batch["imu"] = preprocess.prepare_imu(
                 values, self.preprocessing, receptive_field, source
@@ -132,7 +146,9 @@ class TrainedModel:
         return self.classifier(moved).float().softmax(dim=1).cpu()
 
     def predict(
-        self, video: str | Path | torch.Tensor | None = None, imu: str | Path | np.ndarray | None = None
+        self,
+        video: str | Path | torch.Tensor | None = None,
+        imu: str | Path | Sequence[str | Path] | np.ndarray | None = None,
     ) -> torch.Tensor:
         """Class probabilities (classes,) of one recording pair; either modality may be left out."""
         return self.predict_batch(self.prepare(video=video, imu=imu))[0]

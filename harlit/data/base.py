@@ -173,14 +173,20 @@ class HARDataModule(pl.LightningDataModule):
         self.imu_stats: tuple[torch.Tensor, torch.Tensor] | None = None
         self.dropped: dict[str, int] = {}
         self.batch_source: BatchSource | None = None
+        self.imu_cut = 0  # native-rate recordings cut to a model's training length (transforms.fit_to_length)
+        self.test_only = False  # set up by setup("test") alone: IMU statistics must come from a model
 
     # --- to implement per dataset -------------------------------------------------------------
     @property
     def class_names(self) -> list[str]:
         raise NotImplementedError
 
-    def build_table(self) -> SampleTable:
-        """Load every sample's metadata and the modalities in `self.modalities`."""
+    def build_table(self, test_only: bool = False) -> SampleTable:
+        """Load every sample's metadata and the modalities in `self.modalities`.
+
+        `test_only`: the table may hold the test split's rows alone, so that evaluation reads no
+        training file; a dataset that generates its samples may ignore it.
+        """
         raise NotImplementedError
 
     def split(self, table: SampleTable) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +211,13 @@ class HARDataModule(pl.LightningDataModule):
         return self.hidden_classes if self.hidden_from in (modality, "both") else []
 
     def setup(self, stage: str | None = None) -> None:
+        """`setup("fit")` builds every split. `setup("test")` first (evaluation) builds the test split alone:
+        no training file is read, and IMU statistics come from the model (`preprocess.use_encoder_preprocessing`).
+        """
         if self.table is not None:
+            return
+        if stage == "test":
+            self._setup_test_only()
             return
         protocol = SplitProtocol(
             self.train_ratio,
@@ -238,6 +250,17 @@ class HARDataModule(pl.LightningDataModule):
             self.hidden_class_names or "none",
             self.hidden_from,
         )
+
+    def _setup_test_only(self) -> None:
+        table = self.build_table(test_only=True)
+        _, test = self.split(table)
+        if len(test) == 0:
+            hints = self.split_keys(table) or ["the protocol"]
+            raise HarlitError(f"the {self.name} test split is empty; change {' or '.join(hints)}.")
+        self.table = table
+        self.test_only = True
+        self.test_set = TableDataset(table, test, self.modalities, imu_stats=None)
+        log.info("%s: %d test samples (test split only: no training file read)", self.name, len(test))
 
     def handle_bad_samples(self, bad: Sequence[BadSample]) -> set[str]:
         """Fail with one message listing every bad sample, or (on_bad_sample=skip) write the list down.
@@ -291,6 +314,11 @@ class HARDataModule(pl.LightningDataModule):
         return self._batches("val", self.val_set, shuffle=False, batch_size=self.eval_batch_size)
 
     def test_dataloader(self) -> Iterable[Any]:
+        if self.test_only and "imu" in self.modalities and self.test_set.imu_stats is None:
+            raise HarlitError(
+                f"this {self.name} data was set up for testing alone, without the training IMU statistics; "
+                "test a trained model through python -m harlit.evaluate model_path=<run dir>."
+            )
         return self._batches("test", self.test_set, shuffle=False, batch_size=self.eval_batch_size)
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
@@ -311,4 +339,5 @@ class HARDataModule(pl.LightningDataModule):
             "num_test": len(self.test_set) if self.test_set else 0,
             "dropped": dict(self.dropped),
             "bad_samples": len(self.bad_samples),
+            "imu_cut_to_trained_length": self.imu_cut,
         }

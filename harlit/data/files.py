@@ -127,15 +127,19 @@ class FileDataModule(HARDataModule):
         return cache, requests, cache.ensure(requests, self.prepare_workers, progress)
 
     def prepare_data(self) -> None:
-        # Lightning runs this on one process per node before `setup`; it fills the cache.
-        if "video" in self.modalities and self.use_video_cache:
+        # Lightning runs this on one process per node before `setup`; it fills the cache. A datamodule
+        # already set up has cached the clips of its rows (and of those only, when set up for testing).
+        if "video" in self.modalities and self.use_video_cache and self.table is None:
             self.prepare_videos()
 
-    def build_table(self) -> SampleTable:
+    def build_table(self, test_only: bool = False) -> SampleTable:
         self.check_root()
         samples, bad = self.discover()
         if not samples and not bad:
             raise self.no_data_error("samples")
+        if test_only:  # decide the split on names alone, then read only the test split's files
+            _, test = self.split(self._index_table(samples))
+            samples = [samples[i] for i in test]
         imu_by_id: dict[str, np.ndarray] = {}
         if "imu" in self.modalities:
             for sample in samples:
@@ -169,13 +173,18 @@ class FileDataModule(HARDataModule):
                 if isinstance(video_source, CachedClips)
                 else DecodingClips(paths, self.clip_settings)
             )
+        table = self._index_table(rows)
+        table.imu, table.video = imu, video
+        return table
+
+    @staticmethod
+    def _index_table(rows: Sequence[SampleFiles]) -> SampleTable:
+        """The table of `rows` without their data: what `split` decides on."""
         group_names = sorted({g for s in rows for g in s.groups})
         return SampleTable(
             labels=np.asarray([s.label for s in rows], dtype=np.int64),
             subjects=np.asarray([s.subject for s in rows], dtype=np.int64),
             ids=[s.sample_id for s in rows],
-            imu=imu,
-            video=video,
             groups={g: np.asarray([s.groups.get(g, -1) for s in rows], dtype=np.int64) for g in group_names},
             units=np.asarray([s.unit or s.sample_id for s in rows]) if any(s.unit for s in rows) else None,
         )

@@ -39,7 +39,7 @@ import numpy as np
 from harlit.constants import IMU_SEEN_KEY
 from harlit.data.base import BadSample, SampleTable
 from harlit.data.files import FileDataModule, SampleFiles
-from harlit.data.mmact_sensors import SENSORS, fuse_sensors, read_sensor_csv
+from harlit.data.mmact_sensors import SENSORS, fuse_sensors, read_sensor_csv, sensor_named
 from harlit.errors import HarlitError
 
 log = logging.getLogger(__name__)
@@ -111,10 +111,9 @@ def path_groups(path: Path, root: Path) -> dict[str, int]:
 def sensor_of(path: Path, root: Path) -> str | None:
     """Which of the four sensors a CSV belongs to, from a folder named after it (`gyro_clip`, `acc_phone`...)."""
     for part in path.relative_to(root).parts[:-1]:
-        lowered = part.lower()
-        for sensor in SENSORS:
-            if lowered == sensor or lowered.startswith(sensor + "_"):
-                return sensor
+        sensor = sensor_named(part)
+        if sensor is not None:
+            return sensor
     return None
 
 
@@ -297,8 +296,8 @@ class MMActDataModule(FileDataModule):
             recordings[sensor] = (times, values)
         return fuse_sensors(recordings, self.sensor_rate, str(sample.imu[SENSORS[0]].parent))
 
-    def build_table(self) -> SampleTable:
-        table = super().build_table()
+    def build_table(self, test_only: bool = False) -> SampleTable:
+        table = super().build_table(test_only)
         self._sensor_cache.clear()
         if self.sensor_quirks["unordered_rows"] or self.sensor_quirks["duplicate_rows"]:
             log.info(

@@ -18,6 +18,15 @@ from harlit.data.files import BadFile
 SENSORS = ("acc_phone", "acc_watch", "gyro", "orientation")  # channel order: 3 each, 12 in all
 
 
+def sensor_named(name: str) -> str | None:
+    """The sensor a file or folder name stands for: `gyro`, `gyro_clip`, `acc_phone.csv`...; else None."""
+    lowered = name.lower()
+    for sensor in SENSORS:
+        if lowered == sensor or lowered.startswith(sensor + "_") or lowered == sensor + ".csv":
+            return sensor
+    return None
+
+
 _DAY_CACHE: dict[str, int] = {}
 _EPOCH = datetime.date(2000, 1, 1).toordinal()  # a recent epoch keeps float64 seconds precise to < 1 us
 

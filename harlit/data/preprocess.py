@@ -8,6 +8,8 @@ resized the same way, whatever data the model is later used on.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,19 @@ from harlit.data.base import HARDataModule
 from harlit.data.clip_format import ClipSettings
 from harlit.data.files import BadFile
 from harlit.data.manifest import read_imu_file
-from harlit.data.transforms import normalise_imu, resample_sequence
+from harlit.data.mmact_sensors import SENSORS, fuse_sensors, read_sensor_csv, sensor_named
+from harlit.data.transforms import fit_to_length, normalise_imu, resample_sequence
 from harlit.data.utd_mhad import read_inertial
 from harlit.data.video_decode import VideoDecodeError, decode_clip
 from harlit.errors import HarlitError
 
+log = logging.getLogger(__name__)
+
 # S3D normalises clips itself with these Kinetics-400 statistics; recorded for readers of a model file.
 VIDEO_NORMALISATION = {"mean": list(KINETICS_MEAN), "std": list(KINETICS_STD)}
+# How a zero-padded model takes a recording longer than its training length; model files written before
+# this key existed follow the same rule.
+LONGER_RULE = "central samples"
 # Data keys that the record fixes: evaluation and prediction must prepare inputs as training did.
 RECORD_DATA_KEYS = {
     "imu": {"imu_channels": "channels", "imu_length": "imu_length"},
@@ -46,6 +54,10 @@ def record_of(datamodule: HARDataModule) -> dict[str, Any]:
             "imu_length": datamodule.imu_length,  # the data setting: null = native rate, zero-padded
             "length": int(table.imu.shape[-1]) if padded and table is not None else datamodule.imu_length,
             "resampling": "none: native rate, zero-padded" if padded else "linear, onto normalised time",
+            # native rate: the rule that brings any recording to `length` (transforms.fit_to_length)
+            "longer": LONGER_RULE if padded else None,
+            # MMAct: the rate of the one timeline its four sensor CSVs are fused onto
+            "sensor_rate": getattr(datamodule, "sensor_rate", None),
             "mean": stats[0].flatten().tolist() if stats is not None else None,
             "std": stats[1].flatten().tolist() if stats is not None else None,
         }
@@ -112,30 +124,87 @@ def use_encoder_preprocessing(datamodule: HARDataModule, record: dict[str, Any],
             "use an IMU encoder trained on this sensor layout."
         )
     if record["imu"].get("imu_length", 0) is None and table is not None and table.imu is not None:
-        trained_length, length = int(record["imu"]["length"]), table.imu.shape[-1]
-        if length > trained_length:
-            raise HarlitError(
-                f"this run's longest IMU recording has {length} samples, more than the {trained_length} that "
-                f"{source} was trained on (native rate, zero-padded); use an encoder trained on this data."
+        table.imu, cut = fit_to_length(table.imu, int(record["imu"]["length"]))
+        datamodule.imu_cut = cut
+        if cut:
+            log.warning(
+                "%d IMU recording(s) are longer than the %d samples %s was trained on (native rate, "
+                "zero-padded); each keeps its central %d samples.",
+                cut,
+                record["imu"]["length"],
+                source,
+                record["imu"]["length"],
             )
-        table.imu = torch.nn.functional.pad(table.imu, (0, trained_length - length))
     datamodule.imu_stats = stats
     for split in (datamodule.train_set, datamodule.val_set, datamodule.test_set):
         if split is not None:
             split.imu_stats = stats
 
 
-def read_imu_recording(path: str | Path) -> np.ndarray:
-    """A (time, channels) recording from UTD-MHAD .mat (d_iner), .csv or .npy."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise HarlitError(f"the IMU file {path} does not exist; check the path.")
+def read_imu_recording(
+    source: str | Path | Sequence[str | Path], sensor_rate: float | None = None
+) -> np.ndarray:
+    """A (time, channels) recording: one UTD-MHAD .mat (d_iner), .csv or .npy file, or an MMAct recording
+    (its four sensor CSVs, or a folder holding them) fused at `sensor_rate` Hz as the dataset does."""
+    if isinstance(source, (str, Path)) and not Path(source).expanduser().is_dir():
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise HarlitError(f"the IMU file {path} does not exist; check the path.")
+        try:
+            return read_inertial(path) if path.suffix.lower() == ".mat" else read_imu_file(path)
+        except BadFile as err:
+            raise HarlitError(
+                f"the IMU file {path} cannot be used ({err.reason}); check the recording."
+            ) from None
+    files = sensor_files(source)
+    if sensor_rate is None:
+        raise HarlitError(
+            f"this model was not trained on MMAct sensor recordings, so it has no sensor rate for {source}; "
+            "give one (time, channels) file instead."
+        )
     try:
-        return read_inertial(path) if path.suffix.lower() == ".mat" else read_imu_file(path)
+        recordings = {sensor: read_sensor_csv(path)[:2] for sensor, path in files.items()}
+        return fuse_sensors(recordings, float(sensor_rate), str(files[SENSORS[0]].parent))
     except BadFile as err:
         raise HarlitError(
-            f"the IMU file {path} cannot be used ({err.reason}); check the recording."
+            f"the sensor CSV {err.path} cannot be used ({err.reason}); check the recording."
         ) from None
+
+
+def sensor_files(source: str | Path | Sequence[str | Path]) -> dict[str, Path]:
+    """The four sensor CSVs of one MMAct recording, by sensor, from a list of files or a folder.
+
+    A file's sensor is read from its name or the nearest folder named after one (`gyro_clip/...`).
+    """
+    if isinstance(source, (str, Path)):
+        folder = Path(source).expanduser()
+        candidates = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".csv" and p.is_file())
+        where = f"the folder {folder}"
+    else:
+        candidates = [Path(p).expanduser() for p in source]
+        where = "the IMU files given"
+        absent = [p for p in candidates if not p.is_file()]
+        if absent:
+            raise HarlitError(f"the sensor CSV {absent[0]} does not exist; check the path.")
+    found: dict[str, list[Path]] = {}
+    for path in candidates:
+        sensor = next((s for s in map(sensor_named, reversed(path.parts)) if s is not None), None)
+        if sensor is not None:
+            found.setdefault(sensor, []).append(path)
+    missing = [s for s in SENSORS if s not in found]
+    if missing:
+        raise HarlitError(
+            f"{where} hold no {missing[0]} sensor CSV; an MMAct recording is four CSVs ({', '.join(SENSORS)}), "
+            "each named after its sensor or inside a folder that is (acc_phone_clip/...)."
+        )
+    doubled = next((s for s in SENSORS if len(found[s]) > 1), None)
+    if doubled is not None:
+        listed = ", ".join(str(p) for p in found[doubled][:2])
+        raise HarlitError(
+            f"{where} hold more than one {doubled} CSV ({listed}); give the four files of one recording "
+            "as imu=[acc_phone.csv,acc_watch.csv,gyro.csv,orientation.csv]."
+        )
+    return {sensor: found[sensor][0] for sensor in SENSORS}
 
 
 def prepare_imu(
@@ -160,16 +229,18 @@ def prepare_imu(
         )
     length = int(imu["length"])
     if "imu_length" in imu and imu["imu_length"] is None:  # the paper's setting: native rate, zero padding
-        if len(values) > length:
-            raise HarlitError(
-                f"{source} has {len(values)} samples, more than the {length} the model was trained on "
-                "(native rate, zero-padded); give a shorter recording."
+        recording = torch.as_tensor(values.T.astype(np.float32)).unsqueeze(0)
+        fitted, cut = fit_to_length(recording, length)
+        if cut:
+            log.warning(
+                "%s has %d samples, more than the %d the model was trained on (native rate, zero-padded); "
+                "its central %d samples are used.",
+                source,
+                len(values),
+                length,
+                length,
             )
-        padded = np.zeros((length, values.shape[1]), dtype=np.float32)
-        padded[: len(values)] = values
-        prepared = normalise_imu(torch.as_tensor(padded.T), imu_statistics(record))
-        prepared[:, len(values) :] = 0.0
-        return prepared
+        return normalise_imu(fitted[0], imu_statistics(record))
     prepared = torch.as_tensor(resample_sequence(values, length).T.astype(np.float32))
     return normalise_imu(prepared, imu_statistics(record))
 

@@ -167,7 +167,8 @@ class SyntheticDataModule(HARDataModule):
     def class_names(self) -> list[str]:
         return list(CLASS_NAMES)
 
-    def build_table(self) -> SampleTable:
+    def build_table(self, test_only: bool = False) -> SampleTable:
+        # Samples are generated, not read: a test-only table is the whole table, of which setup tests the test rows.
         labels, subjects, ids, imus, clips = [], [], [], [], []
         for subject in range(1, self.num_subjects + 1):
             style = subject_style(self.generator_seed, subject)

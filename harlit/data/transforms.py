@@ -63,6 +63,22 @@ def pad_recordings(recordings: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def fit_to_length(imu: torch.Tensor, length: int) -> tuple[torch.Tensor, int]:
+    """Native-rate recordings (samples, channels, time), NaN after each one's end, brought to `length` steps.
+
+    The one rule of a zero-padded model, in evaluation, prediction and stage 2 alike, so that a
+    recording is prepared the same whatever else is in its batch: a shorter recording is padded (NaN,
+    zero after normalisation), a longer one keeps its central `length` samples. Returns the recordings
+    and how many were cut.
+    """
+    lengths = (~torch.isnan(imu[:, 0, :])).sum(dim=1).tolist()
+    out = torch.full((imu.shape[0], imu.shape[1], length), float("nan"), dtype=imu.dtype)
+    for row, count in enumerate(lengths):
+        start, kept = max(0, (count - length) // 2), min(count, length)
+        out[row, :, :kept] = imu[row, :, start : start + kept]
+    return out, sum(count > length for count in lengths)
+
+
 def augment_video(
     clips: torch.Tensor, flip: bool, crop_scale: float, generator: torch.Generator | None = None
 ) -> torch.Tensor:
