@@ -1,5 +1,8 @@
 """`python -m harlit.predict model_path=<...> video=clip.mp4 imu=recording.mat`, or `manifest=pairs.csv`.
 
+With `stride=1s` the video and IMU are one untrimmed recording: a window slides along it and each window is
+classified (harlit.timeline writes timeline.csv and timeline.png).
+
 One pair: prints the top-k classes with probabilities. A manifest (the `data=manifest` CSV format, label
 optional): predicts every row with a progress bar and writes `predictions.csv`. A row that cannot be
 predicted (missing file, undecodable video, wrong channel count) gets its row number and reason in that
@@ -24,6 +27,7 @@ from harlit.config import CONFIG_DIR, check_entry_overrides
 from harlit.errors import HarlitError, exit_on_user_error
 from harlit.io import atomic_write_text
 from harlit.startup import configure
+from harlit.timeline import predict_timeline
 from harlit.trained import TrainedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -119,7 +123,15 @@ def predict_manifest(cfg: DictConfig, model: TrainedModel, out: Path) -> tuple[i
 
 def predict(cfg: DictConfig) -> int:
     """Run the prediction `cfg` asks for; returns the exit code (1 when a manifest row failed)."""
+    for key in ("window", "imu_rate"):
+        if cfg.get(key) is not None and cfg.get("stride") is None:
+            raise HarlitError(
+                f"{key}= is a timeline setting; add stride= (e.g. stride=1s) to slide a window along the recording."
+            )
     model = load_model(cfg.model_path, device=cfg.get("device", "cpu"))
+    if cfg.get("stride") is not None:  # an untrimmed recording: a timeline of windows (harlit.timeline)
+        predict_timeline(cfg, model)
+        return 0
     if cfg.get("manifest"):
         if cfg.get("video") or cfg.get("imu"):
             raise HarlitError("give either manifest= or video=/imu=, not both.")

@@ -67,6 +67,9 @@ class SampleTable:
     # The recording each row comes from, when rows share one (MMAct: four cameras, one sensor recording);
     # train-ratio subsets are drawn over these, so every modality's run of a ratio sees the same recordings.
     units: np.ndarray | None = None
+    # Seconds each row's recording lasts, NaN where the dataset cannot tell; the training clips' median is
+    # recorded in model.pt as the default window of a timeline (harlit.timeline).
+    durations: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -108,6 +111,9 @@ class HARDataModule(pl.LightningDataModule):
     """Base DataModule. Subclasses implement `class_names`, `build_table`, `split` and `split_keys`."""
 
     name = "base"
+    imu_rate_hz: float | None = (
+        None  # samples per second of the raw IMU recordings, where the dataset knows it
+    )
 
     def __init__(
         self,
@@ -201,6 +207,15 @@ class HARDataModule(pl.LightningDataModule):
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def clip_seconds(self) -> float | None:
+        """The median duration (s) of the training clips whose duration is known; None when none is."""
+        table, train = self.table, self.train_set
+        if table is None or table.durations is None or train is None:
+            return None
+        known = table.durations[train.indices]
+        known = known[np.isfinite(known)]
+        return float(np.median(known)) if len(known) else None
 
     @property
     def hidden_class_names(self) -> list[str]:

@@ -7,6 +7,7 @@ turns them into a SampleTable: IMU resampled and held in memory, videos decoded 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +20,15 @@ from harlit.data.base import BadSample, HARDataModule, SampleTable
 from harlit.data.clip_format import CachedClips, ClipSettings
 from harlit.data.transforms import pad_recordings, resample_sequence
 from harlit.data.video_cache import ClipRequest, VideoCache
-from harlit.data.video_decode import DecodingClips
+from harlit.data.video_decode import DecodingClips, video_seconds
 from harlit.dist import global_rank
 from harlit.errors import HarlitError
 
 log = logging.getLogger(__name__)
+
+# Rows whose duration comes from a video header: at most this many, spread over the table. A header read
+# costs milliseconds, tens of thousands of them minutes; a median needs no more.
+MAX_PROBED_VIDEOS = 256
 
 
 class BadFile(Exception):
@@ -141,10 +146,13 @@ class FileDataModule(HARDataModule):
             _, test = self.split(self._index_table(samples))
             samples = [samples[i] for i in test]
         imu_by_id: dict[str, np.ndarray] = {}
+        imu_seconds: dict[str, float] = {}
         if "imu" in self.modalities:
             for sample in samples:
                 try:
-                    imu_by_id[sample.sample_id] = self._prepared_imu(sample)
+                    imu_by_id[sample.sample_id], raw_length = self._prepared_imu(sample)
+                    if self.imu_rate_hz:
+                        imu_seconds[sample.sample_id] = raw_length / self.imu_rate_hz
                 except BadFile as err:
                     bad.append(BadSample(sample.sample_id, err.path, err.reason))
         video_source, video_failures = None, {}
@@ -175,6 +183,8 @@ class FileDataModule(HARDataModule):
             )
         table = self._index_table(rows)
         table.imu, table.video = imu, video
+        if not test_only:  # a training run records its training clips' median duration (record_of)
+            table.durations = self._durations(rows, imu_seconds)
         return table
 
     @staticmethod
@@ -189,9 +199,19 @@ class FileDataModule(HARDataModule):
             units=np.asarray([s.unit or s.sample_id for s in rows]) if any(s.unit for s in rows) else None,
         )
 
-    def _prepared_imu(self, sample: SampleFiles) -> np.ndarray:
+    def _durations(self, rows: Sequence[SampleFiles], imu_seconds: dict[str, float]) -> np.ndarray:
+        """Seconds of each row: its IMU samples over the dataset's IMU rate, else its video's header
+        duration (for up to MAX_PROBED_VIDEOS rows spread over the table), else NaN."""
+        durations = np.asarray([imu_seconds.get(s.sample_id, np.nan) for s in rows], dtype=np.float64)
+        unknown = [i for i, s in enumerate(rows) if np.isnan(durations[i]) and s.video is not None]
+        for i in unknown[:: max(1, math.ceil(len(unknown) / MAX_PROBED_VIDEOS))]:
+            seconds = video_seconds(rows[i].video)
+            durations[i] = seconds if seconds is not None else np.nan
+        return durations
+
+    def _prepared_imu(self, sample: SampleFiles) -> tuple[np.ndarray, int]:
         """Raw recording -> checked -> (channels, imu_length) on normalised time; with imu_length null,
-        (channels, time) at the native rate (zero-padded later, `pad_recordings`)."""
+        (channels, time) at the native rate (zero-padded later, `pad_recordings`). Also the raw length."""
         values = self.load_imu(sample)
         if self.imu_channels is not None and values.shape[1] != int(self.imu_channels):
             raise HarlitError(
@@ -199,8 +219,8 @@ class FileDataModule(HARDataModule):
                 f"set data.imu_channels={values.shape[1]}."
             )
         if self.imu_length is None:
-            return values.T.astype(np.float32)
-        return resample_sequence(values, int(self.imu_length)).T.astype(np.float32)
+            return values.T.astype(np.float32), len(values)
+        return resample_sequence(values, int(self.imu_length)).T.astype(np.float32), len(values)
 
     def _videos(self, samples: Sequence[SampleFiles]) -> tuple[CachedClips | DecodingClips, dict[str, str]]:
         requests = [

@@ -148,6 +148,7 @@ class MMActDataModule(FileDataModule):
         self.protocol = protocol
         self.classes = int(classes)
         self.sensor_rate = float(sensor_rate)
+        self.imu_rate_hz = self.sensor_rate  # the four sensors are fused onto one timeline at this rate
         self.train_subjects = [int(s) for s in train_subjects]
         self.test_subjects = [int(s) for s in test_subjects]
         self.test_groups = {

@@ -43,7 +43,8 @@ RECORD_DATA_KEYS = {
 
 def record_of(datamodule: HARDataModule) -> dict[str, Any]:
     """What a model trained on `datamodule` expects of its inputs (plain lists and numbers)."""
-    record: dict[str, Any] = {"dataset": datamodule.name}
+    # The median training-clip duration (s): a timeline's default window (harlit.timeline); None if unknown.
+    record: dict[str, Any] = {"dataset": datamodule.name, "clip_seconds": datamodule.clip_seconds()}
     if "imu" in datamodule.modalities:
         stats = datamodule.imu_stats
         padded = datamodule.imu_length is None
@@ -58,6 +59,7 @@ def record_of(datamodule: HARDataModule) -> dict[str, Any]:
             "longer": LONGER_RULE if padded else None,
             # MMAct: the rate of the one timeline its four sensor CSVs are fused onto
             "sensor_rate": getattr(datamodule, "sensor_rate", None),
+            "rate_hz": datamodule.imu_rate_hz,  # of the raw recordings; None where the dataset does not know
             "mean": stats[0].flatten().tolist() if stats is not None else None,
             "std": stats[1].flatten().tolist() if stats is not None else None,
         }

@@ -147,6 +147,7 @@ class SyntheticDataModule(HARDataModule):
     """Deterministic paired IMU + video data that needs no download; see the module docstring."""
 
     name = "synthetic"
+    imu_rate_hz = IMU_RATE_HZ
 
     def __init__(
         self,
@@ -169,7 +170,7 @@ class SyntheticDataModule(HARDataModule):
 
     def build_table(self, test_only: bool = False) -> SampleTable:
         # Samples are generated, not read: a test-only table is the whole table, of which setup tests the test rows.
-        labels, subjects, ids, imus, clips = [], [], [], [], []
+        labels, subjects, ids, imus, clips, seconds = [], [], [], [], [], []
         for subject in range(1, self.num_subjects + 1):
             style = subject_style(self.generator_seed, subject)
             for cls, name in enumerate(CLASS_NAMES):
@@ -177,6 +178,7 @@ class SyntheticDataModule(HARDataModule):
                 for rep in range(self.repetitions):
                     rng = np.random.default_rng([self.generator_seed, subject, cls, rep])
                     imu = synth_imu(motion, style, rng)
+                    seconds.append(len(imu) / IMU_RATE_HZ)  # a sample lasts as long as its IMU recording
                     if "imu" in self.modalities:
                         imus.append(resample_sequence(imu, self.imu_length).T)
                     if "video" in self.modalities:
@@ -190,6 +192,7 @@ class SyntheticDataModule(HARDataModule):
             ids=ids,
             imu=torch.as_tensor(np.stack(imus), dtype=torch.float32) if imus else None,
             video=torch.as_tensor(np.stack(clips)) if clips else None,
+            durations=np.asarray(seconds),
         )
 
     def split(self, table: SampleTable) -> tuple[np.ndarray, np.ndarray]:

@@ -65,6 +65,7 @@ ABSENT_FROM_DATASET = ("a8_s1_t4", "a23_s6_t4", "a27_s8_t4")  # removed by the d
 FILE_PATTERN = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_(inertial|color)\.(mat|avi)$", re.IGNORECASE)
 MODALITY_OF_KIND = {"inertial": "imu", "color": "video"}
 FILE_OF_MODALITY = {"imu": "a{A}_s{S}_t{T}_inertial.mat", "video": "a{A}_s{S}_t{T}_color.avi"}
+IMU_RATE_HZ = 50.0  # of every d_iner recording
 
 
 def parse_name(name: str) -> tuple[int, int, int, str] | None:
@@ -98,6 +99,7 @@ class UTDMHADDataModule(FileDataModule):
     """UTD-MHAD from its official files; see the module docstring for the layout and protocol."""
 
     name = "utd_mhad"
+    imu_rate_hz = IMU_RATE_HZ
     layout_help = (
         "a{A}_s{S}_t{T}_inertial.mat files (e.g. in Inertial/) and/or a{A}_s{S}_t{T}_color.avi files "
         "(e.g. in RGB/ or RGB-part1..4/), A 1-27, S 1-8, T 1-4"

@@ -9,7 +9,7 @@ and resized (every frame is still decoded: H.264 frames depend on each other).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -139,3 +139,70 @@ class DecodingClips:
 
     def __getitem__(self, index: int) -> torch.Tensor:
         return torch.from_numpy(decode_clip(self.paths[index], self.settings))
+
+
+def video_seconds(path: str | Path) -> float | None:
+    """A video's duration from its container header alone (no decoding); None when the header does not say."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return container.duration / av.time_base if container.duration is not None else None
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+
+
+def frame_times(path: str | Path) -> np.ndarray:
+    """Presentation times (s, from the first frame) of every frame, ascending: the container's timestamps.
+
+    Read from the demuxed packets (one per frame, as `decode_clip` counts them), so nothing is decoded;
+    frame i of the decoder's output shows at times[i].
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = video_stream(container, None)
+            stamps = [p.pts if p.pts is not None else p.dts for p in container.demux(stream) if p.size > 0]
+            time_base = stream.time_base
+    except VideoDecodeError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise VideoDecodeError(f"undecodable video: {describe(err)}") from None
+    if not stamps or any(s is None for s in stamps) or time_base is None:
+        raise VideoDecodeError("the container gives no timestamps for its frames")
+    ticks = np.sort(np.asarray(stamps, dtype=np.int64))
+    return (ticks - ticks[0]) * float(time_base)
+
+
+def decode_windows(
+    path: str | Path, settings: ClipSettings, chosen: Sequence[np.ndarray], threads: int | None = None
+) -> Iterator[np.ndarray]:
+    """The clip (3, T, H, W) uint8 of each window of frame indices, in one decoding pass over the video.
+
+    `chosen[k]`: the frame indices of window k (e.g. `sample_frame_indices` over the frames in it), windows
+    in time order. Only the frames of windows not yet yielded are held, so a long video needs little memory.
+    """
+    wanted = {int(i) for indices in chosen for i in indices}
+    kept: dict[int, np.ndarray] = {}
+    done, decoded = 0, 0
+    try:
+        with av.open(str(path)) as container:
+            stream = video_stream(container, threads)
+            for frame in container.decode(stream):
+                if decoded in wanted:
+                    kept[decoded] = _resize_frame(frame, settings)
+                while done < len(chosen) and int(chosen[done].max()) <= decoded:
+                    clip = np.stack([kept[int(i)] for i in chosen[done]])  # (T, H, W, 3)
+                    yield np.ascontiguousarray(clip.transpose(3, 0, 1, 2))
+                    done += 1
+                    if done == len(chosen):
+                        return  # the frames after the last window are not needed
+                    first = int(chosen[done].min())  # frames before the next window are no longer needed
+                    kept = {i: f for i, f in kept.items() if i >= first}
+                decoded += 1
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise VideoDecodeError(f"undecodable video after {decoded} frames: {describe(err)}") from None
+    if chosen:
+        raise VideoDecodeError(f"decoding stopped after {decoded} frames, before the last window's frames")
