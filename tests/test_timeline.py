@@ -11,7 +11,7 @@ import pytest
 import scipy.io
 import torch
 
-from harlit.bench.generated import encode_video, make_utd_tree
+from harlit.bench.generated import encode_video, make_utd_tree, write_clip_video
 from harlit.build import build_datamodule, build_model
 from harlit.config import compose_config
 from harlit.data import preprocess
@@ -46,14 +46,20 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def generated_imu(cls: int, min_length: int) -> np.ndarray:
-    """The first repetition of class `cls` by SUBJECT whose recording has at least `min_length` samples."""
+def generated_sample(name: str, min_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """IMU (time, 6) at 50 Hz and frames (time, 64, 64, 3) at 15 fps of the first repetition of class `name` by
+    SUBJECT with at least `min_length` IMU samples, drawn as the dataset draws them (the clip from the same
+    random stream), both cut to the same whole number of 10 samples = 3 frames."""
+    cls = CLASS_NAMES.index(name)
     style = subject_style(0, SUBJECT)
     for rep in range(100):
-        imu = synth_imu(cls // len(SCENES), style, np.random.default_rng([0, SUBJECT, cls, rep]))
+        rng = np.random.default_rng([0, SUBJECT, cls, rep])
+        imu = synth_imu(cls // len(SCENES), style, rng)
         if len(imu) >= min_length:
-            return imu
-    raise AssertionError(f"no repetition of {CLASS_NAMES[cls]} has {min_length} samples")
+            n = len(imu) // 10 * 10
+            frames = synth_clip(cls % len(SCENES), style, rng, n * 3 // 10, 64)
+            return imu[:n], frames.transpose(1, 2, 3, 0)
+    raise AssertionError(f"no repetition of {name} has {min_length} samples")
 
 
 def write_imu_csv(path: Path, values: np.ndarray, rate: float | None) -> Path:
@@ -106,13 +112,11 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     Videos are lossless (FFV1), so a clip decodes to the same pixels alone and inside the long video.
     """
     folder = tmp_path_factory.mktemp("recording")
-    style = subject_style(0, SUBJECT)
     imus, clips, out = [], [], {"imu": [], "video": []}
     for i, name in enumerate(SEGMENT_CLASSES):
-        cls = CLASS_NAMES.index(name)
-        imus.append(generated_imu(cls, 150)[:150])
-        rng = np.random.default_rng([0, SUBJECT, cls, 0])
-        clips.append(synth_clip(cls % len(SCENES), style, rng, 45, 64).transpose(1, 2, 3, 0))
+        imu, frames = generated_sample(name, 150)
+        imus.append(imu[:150])
+        clips.append(frames[:45])
         np.save(folder / f"part{i}.npy", imus[-1])
         out["imu"].append(folder / f"part{i}.npy")
         out["video"].append(encode_video(folder / f"part{i}.mkv", clips[-1], 64, 64, codec="ffv1"))
@@ -127,7 +131,7 @@ def test_the_timeline_follows_three_concatenated_samples_in_order(imu_run, tmp_p
     """Three generated samples of known classes, back to back, as one IMU recording (its rate in a time
     column). IMU carries the motion only (harlit.data.synthetic), so the windows' top-1 motions must run
     through the three samples' motions in order. The window is the model's own default."""
-    parts = [generated_imu(CLASS_NAMES.index(name), 180) for name in SEGMENT_CLASSES]  # each > the window
+    parts = [generated_sample(name, 180)[0] for name in SEGMENT_CLASSES]  # each longer than the window
     long = write_imu_csv(tmp_path / "long.csv", np.concatenate(parts), IMU_RATE_HZ)
     assert predict(predict_cfg(tmp_path, imu_run, f"imu={long}", "stride=0.5s")) == 0
     rows = read_rows(tmp_path / "pred" / "timeline.csv")
@@ -149,6 +153,34 @@ def test_the_timeline_follows_three_concatenated_samples_in_order(imu_run, tmp_p
     assert float(rows[-1]["end_s"]) == pytest.approx(bounds[-1], abs=1e-3)  # the tail is in a window
     assert (tmp_path / "pred" / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "timeline: " in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_fusion_timeline_follows_three_classes_that_differ_in_one_modality_each(tmp_path) -> None:
+    """The issue's test with whole classes: a trained fusion model (the synthetic stage-2 experiment), and a
+    recording whose scene changes first, then its motion, so that neither modality alone could follow it."""
+    names = ("wave_window", "wave_door", "circle_door")
+    run = tmp_path / "fusion"
+    train(
+        compose_config(
+            ["+experiment=synthetic_stage2", *QUIET, f"paths.root_dir={tmp_path}", f"paths.output_dir={run}"]
+        )
+    )
+    parts = [generated_sample(name, 180) for name in names]
+    imu = write_imu_csv(tmp_path / "long.csv", np.concatenate([p[0] for p in parts]), IMU_RATE_HZ)
+    video = write_clip_video(
+        tmp_path / "long.mp4", np.concatenate([p[1] for p in parts]).transpose(3, 0, 1, 2)
+    )
+    assert predict(predict_cfg(tmp_path, run, f"video={video}", f"imu={imu}", "stride=0.5s")) == 0
+    bounds = np.cumsum([0] + [len(p[0]) for p in parts]) / IMU_RATE_HZ
+    inside = []  # the top-1 of each window wholly inside one sample, and that sample's class
+    for row in read_rows(tmp_path / "pred" / "timeline.csv"):
+        start, end = float(row["start_s"]), float(row["end_s"])
+        inside += [
+            (row["top1_class"], n) for i, n in enumerate(names) if bounds[i] <= start and end <= bounds[i + 1]
+        ]
+    assert [top for top, _ in inside] == [name for _, name in inside]
+    assert sorted({name for _, name in inside}, key=names.index) == list(names)
 
 
 @pytest.mark.parametrize("modality", ["fusion", "imu", "video"])

@@ -111,9 +111,8 @@ class HARDataModule(pl.LightningDataModule):
     """Base DataModule. Subclasses implement `class_names`, `build_table`, `split` and `split_keys`."""
 
     name = "base"
-    imu_rate_hz: float | None = (
-        None  # samples per second of the raw IMU recordings, where the dataset knows it
-    )
+    # Samples per second of the raw IMU recordings, where the dataset knows it (durations, the record).
+    imu_rate_hz: float | None = None
 
     def __init__(
         self,
