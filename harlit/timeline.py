@@ -3,7 +3,9 @@
 A window slides along the recording every `stride`; its length is `window=`, by default the median duration
 of the model's training clips (`clip_seconds` in its preprocessing record). Each stream is cut by its own
 clock: the video by its container's timestamps, the IMU by its sample rate (a UTD-MHAD .mat: 50 Hz; a .csv
-whose first column is named `time`, in seconds: from its timestamps; otherwise `imu_rate=`). Each window is
+whose first column is named `time`, in seconds: from its timestamps; an MMAct recording, its four sensor CSVs
+or their folder: the model's sensor rate, at which they are fused; otherwise `imu_rate=`). Both streams are
+taken to start together; streams whose lengths differ by more than a tenth of a window are refused. Each window is
 then prepared exactly as one training clip (frames at the centres of equal segments of the window's frames,
 IMU resampled and normalised by harlit.data.preprocess) and classified.
 
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 from tqdm.auto import tqdm
 
 from harlit.data import preprocess
@@ -102,8 +104,17 @@ def _time_column(path: Path) -> bool:
     return bool(header) and header[0].strip().lower() in TIME_COLUMNS
 
 
-def read_imu_stream(path: Path, given_rate: Any) -> ImuStream:
+def read_imu_stream(path: Path | list[Path], given_rate: Any, sensor_rate: float | None) -> ImuStream:
     """The recording and its rate: `imu_rate=` if given, else what the file says; one sentence if it says none."""
+    if isinstance(path, list) or path.is_dir():  # MMAct: four sensor CSVs, fused onto one timeline
+        if given_rate is not None:
+            raise HarlitError(
+                "imu_rate= does not apply to an MMAct recording: its sensor CSVs carry timestamps and are fused at "
+                "the model's sensor rate; leave imu_rate= out."
+            )
+        values = preprocess.read_imu_recording(path, sensor_rate)  # one sentence when the model has no rate
+        source = str(path) if isinstance(path, Path) else f"the sensor CSVs {[str(p) for p in path]}"
+        return ImuStream(values, float(sensor_rate), source)  # type: ignore[arg-type]  # None raised above
     values = preprocess.read_imu_recording(path)
     rate = None
     if path.suffix.lower() == ".csv" and _time_column(path):
@@ -303,13 +314,15 @@ def segments(windows: list[tuple[float, float]], probs: torch.Tensor, names: lis
     return lines
 
 
-def timeline_settings(cfg: DictConfig, model: TrainedModel) -> tuple[dict[str, Path], float, float]:
+def timeline_settings(cfg: DictConfig, model: TrainedModel) -> tuple[dict[str, Any], float, float]:
     """The streams given, the stride and the window (s), each checked; one sentence for what to set."""
     if cfg.get("manifest"):
         raise HarlitError(
             "a timeline reads one recording: give video= and/or imu= with stride=, not manifest=."
         )
-    given = {m: Path(str(cfg[m])).expanduser() for m in ("video", "imu") if cfg.get(m)}
+    given: dict[str, Any] = {m: Path(str(cfg[m])).expanduser() for m in ("video", "imu") if cfg.get(m)}
+    if isinstance(cfg.get("imu"), ListConfig):  # imu=[...]: the four sensor CSVs of an MMAct recording
+        given["imu"] = [Path(str(p)).expanduser() for p in cfg.imu]
     uses = " and ".join(model.modalities)
     if not given:
         raise HarlitError(f"a timeline needs video=, imu= or both; this model uses {uses}.")
@@ -339,7 +352,7 @@ def timeline_settings(cfg: DictConfig, model: TrainedModel) -> tuple[dict[str, P
 def predict_timeline(cfg: DictConfig, model: TrainedModel) -> Path:
     """Slide a window along `cfg.video` / `cfg.imu` every `cfg.stride`; writes the CSV and PNG, returns the CSV."""
     given, stride, window = timeline_settings(cfg, model)
-    imu = read_imu_stream(given["imu"], cfg.get("imu_rate")) if "imu" in given else None
+    imu = read_imu_stream(given["imu"], cfg.get("imu_rate"), model.sensor_rate) if "imu" in given else None
     video = VideoStream(given["video"], model.preprocessing) if "video" in given else None
     duration = common_duration(video, imu, window)
     check_window(model, imu, window, duration)
@@ -372,7 +385,7 @@ def predict_timeline(cfg: DictConfig, model: TrainedModel) -> Path:
     out = Path(str(cfg.out)).expanduser() if cfg.get("out") else Path(cfg.paths.output_dir) / "timeline.csv"
     picture = out.with_suffix(".png")
     write_csv(out, model, windows, probs, int(cfg.top_k))
-    recording = " + ".join(p.name for p in given.values())
+    recording = " + ".join(p.name if isinstance(p, Path) else f"{len(p)} sensor CSVs" for p in given.values())
     draw(picture, windows, probs, model.class_names, f"{recording}: {window:g} s windows every {stride:g} s")
     lines = segments(windows, probs, model.class_names)
     print("top-1 over time (window centres):")

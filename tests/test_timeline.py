@@ -11,7 +11,13 @@ import pytest
 import scipy.io
 import torch
 
-from harlit.bench.generated import encode_video, make_utd_tree, write_clip_video
+from harlit.bench.generated import (
+    SENSOR_FOLDERS,
+    encode_video,
+    make_mmact_tree,
+    make_utd_tree,
+    write_clip_video,
+)
 from harlit.build import build_datamodule, build_model
 from harlit.config import compose_config
 from harlit.data import preprocess
@@ -366,3 +372,37 @@ def test_windows_cover_the_recording_and_say_what_the_tail_is() -> None:
         1.0
     )
     assert plan_windows(3.0, 3.0, 1.0) == ([(0.0, 3.0)], 0.0)
+
+
+def test_an_mmact_recording_is_cut_at_the_models_sensor_rate(tmp_path) -> None:
+    """An MMAct recording given as its four sensor CSVs (imu=[...]) or their folder: fused at the model's sensor
+    rate as in training, so a window over the whole recording is the recording predicted alone."""
+    root = tmp_path / "mmact"
+    make_mmact_tree(root)
+    run = tmp_path / "run"
+    tiny = ["data.imu_length=64", "data.batch_size=4", "trainer.max_epochs=1", *QUIET]
+    train(
+        compose_config(
+            [
+                "+experiment=mmact_stage1_imu",
+                f"data.root={root}",
+                *tiny,
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={run}",
+            ]
+        )
+    )
+    model = load_model(run)
+    assert model.preprocessing["imu"]["rate_hz"] == model.sensor_rate == 50.0
+    recording = Path("subject17") / "scene1" / "session1" / "walking.csv"
+    files = [root / "Sensor_trimmed" / folder / recording for folder in SENSOR_FOLDERS.values()]
+    whole = len(preprocess.read_imu_recording(files, model.sensor_rate)) / model.sensor_rate
+    listed = ",".join(str(p) for p in files)
+    window = [f"window={whole}", f"stride={whole}"]
+    assert predict(predict_cfg(tmp_path, run, f"imu=[{listed}]", *window)) == 0
+    (row,) = read_rows(tmp_path / "pred" / "timeline.csv")
+    alone = model.top_k(model.predict(imu=files), 5)
+    assert [row[f"top{r}_class"] for r in range(1, 6)] == [name for name, _ in alone]
+    assert [float(row[f"top{r}_prob"]) for r in range(1, 6)] == pytest.approx([p for _, p in alone], abs=2e-6)
+    with pytest.raises(HarlitError, match="imu_rate= does not apply to an MMAct recording"):
+        predict(predict_cfg(tmp_path, run, f"imu=[{listed}]", *window, "imu_rate=50"))
