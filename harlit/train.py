@@ -56,6 +56,12 @@ def validate(cfg: DictConfig) -> dict[str, stage1.Dependency]:
             f"optimized_metric={metric} is not a validation metric; a sweeper must select on validation "
             "subjects (e.g. optimized_metric=val/top1 with data.val_subjects), never on the test split."
         )
+    scheduler = model.get("scheduler") or {}
+    if str(scheduler.get("_target_", "")).endswith("ReduceLROnPlateau") and not cfg.data.get("val_subjects"):
+        raise HarlitError(
+            "model/scheduler=plateau steps on val/top1, and this run has no validation data; set "
+            "data.val_subjects to training subjects to hold out, or choose another scheduler."
+        )
     dist.check_devices(cfg)
     build_datamodule(cfg)  # the data settings (hidden classes, protocol, ...) are checked on construction
     if model.modality != "fusion":

@@ -97,3 +97,48 @@ def test_a_padded_run_trains_and_predicts_like_it_evaluates(tmp_path: Path) -> N
     torch.testing.assert_close(
         model.prepare(imu=longer)["imu"], model.prepare(imu=longer[3 : 3 + record["length"]])["imu"]
     )
+
+
+# --- the options of the UTD-MHAD IMU ablation (experiments/utd_imu_ablation.sh) -----------------------------
+def test_the_imu_encoder_can_start_from_the_authors_xavier_normal_init() -> None:
+    from harlit.errors import HarlitError
+    from harlit.models.imu_cnn import IMUEncoder
+
+    torch.manual_seed(0)
+    xavier = IMUEncoder(channels=(64, 64, 64), init="xavier_normal")
+    torch.manual_seed(0)
+    default = IMUEncoder(channels=(64, 64, 64))
+    for ours, theirs in zip(
+        (m for m in xavier.blocks if isinstance(m, torch.nn.Conv1d)),
+        (m for m in default.blocks if isinstance(m, torch.nn.Conv1d)),
+        strict=True,
+    ):
+        fan_in, fan_out = ours.in_channels * ours.kernel_size[0], ours.out_channels * ours.kernel_size[0]
+        assert float(ours.weight.std()) == pytest.approx(math.sqrt(2.0 / (fan_in + fan_out)), rel=0.1)
+        assert not ours.bias.any() and theirs.bias.any()
+        assert not torch.equal(ours.weight, theirs.weight)
+    with pytest.raises(HarlitError, match="model.imu.init must be one of"):
+        IMUEncoder(init="orthogonal")
+
+
+def test_the_plateau_scheduler_steps_on_validation_and_needs_it(make_cfg) -> None:
+    from harlit.errors import HarlitError
+
+    plateau = ["+experiment=synthetic_stage1_imu", "model/optimizer=adam", "model/scheduler=plateau"]
+    with pytest.raises(HarlitError, match="no validation data; set data.val_subjects"):
+        train(make_cfg(plateau, run="no_val"))
+    cfg = make_cfg(
+        [
+            *plateau,
+            "data.num_subjects=4",
+            "data.val_subjects=[3]",
+            "model.scheduler.patience=0",
+            "trainer.max_epochs=3",
+        ]
+    )
+    metrics = train(cfg)
+    assert math.isfinite(metrics["test/loss"]) and metrics["val/top1"] is not None
+    checkpoint = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)
+    (scheduler,) = checkpoint["lr_schedulers"]
+    # A ReduceLROnPlateau that Lightning stepped on val/top1 after every validation before last.ckpt.
+    assert scheduler["mode"] == "max" and scheduler["last_epoch"] >= cfg.trainer.max_epochs - 1

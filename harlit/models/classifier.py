@@ -23,6 +23,7 @@ from harlit.models.heads.linear import LinearHead
 
 log = logging.getLogger(__name__)
 
+PLATEAU_MONITOR = "val/top1"  # what model/scheduler=plateau steps on (mode max)
 MODALITIES_OF = {"imu": ("imu",), "video": ("video",), "fusion": ("imu", "video")}
 
 
@@ -298,7 +299,8 @@ class HARClassifier(pl.LightningModule):
         optimizer = self.optimizer_factory(params=params)
         if self.scheduler_factory is None:
             return optimizer
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)},
-        }
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        config: dict[str, Any] = {"scheduler": scheduler}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = PLATEAU_MONITOR  # stepped on the validation metric after each epoch
+        return {"optimizer": optimizer, "lr_scheduler": config}

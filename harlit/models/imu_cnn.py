@@ -10,6 +10,10 @@ from torch import nn
 from harlit.errors import HarlitError
 
 
+# default: PyTorch's Conv1d initialisation (Kaiming-uniform); xavier_normal: as in the authors' public code.
+INITS = ("default", "xavier_normal")
+
+
 class IMUEncoder(nn.Module):
     """Conv1d -> [BatchNorm1d] -> ReLU -> Dropout, three times, then global pooling over time.
 
@@ -25,6 +29,7 @@ class IMUEncoder(nn.Module):
         dropout: float = 0.1,
         pooling: str = "max",
         norm: str = "none",
+        init: str = "default",
     ) -> None:
         super().__init__()
         if len(channels) != len(kernel_sizes):
@@ -36,6 +41,8 @@ class IMUEncoder(nn.Module):
             raise HarlitError(f"model.imu.pooling must be 'max' or 'avg', not {pooling!r}.")
         if norm not in ("none", "batch"):
             raise HarlitError(f"model.imu.norm must be 'none' or 'batch', not {norm!r}.")
+        if init not in INITS:
+            raise HarlitError(f"model.imu.init must be one of {list(INITS)}, not {init!r}.")
         blocks: list[nn.Module] = []
         prev = in_channels
         for width, kernel in zip(channels, kernel_sizes, strict=True):
@@ -45,6 +52,11 @@ class IMUEncoder(nn.Module):
             blocks += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
             prev = width
         self.blocks = nn.Sequential(*blocks)
+        if init == "xavier_normal":  # the authors' public code: Xavier-normal convolutions, zero biases
+            for conv in (m for m in self.blocks if isinstance(m, nn.Conv1d)):
+                nn.init.xavier_normal_(conv.weight)
+                if conv.bias is not None:
+                    nn.init.zeros_(conv.bias)
         self.pooling = pooling
         self.in_channels = in_channels
         self.out_dim = prev
