@@ -2,10 +2,16 @@
 
 * `AtomicCheckpointIO` writes every Lightning checkpoint to a temp file beside the target, fsyncs and
   renames it over the target, so a process killed mid-write leaves the previous checkpoint intact.
-* `PreemptionCheckpoint` (a callback, on by default) stores the Python, NumPy and torch RNG states in
-  each checkpoint and restores them on resume, so a resumed run draws the same shuffles, dropout and
-  augmentation as an uninterrupted one. On SIGTERM (and SIGUSR1 where Lightning's SLURM auto-requeue
-  does not own it) Lightning stops at the next step and this callback saves `checkpoints/preempted.ckpt`.
+* `PreemptionCheckpoint` (a callback, on by default) stores the Python, NumPy and torch (CPU and CUDA)
+  RNG states in each checkpoint and restores them on resume. The training loader stores its place in
+  the epoch beside them (`harlit.data.sampling.ResumableLoader`, through Lightning's fit loop), and no
+  loader draws from these RNGs, so a run resumed mid-epoch trains on the very batches, with the very
+  dropout and augmentation draws, of an uninterrupted one: the same weights and test metrics, bit for
+  bit on the CPU (tests/test_resume.py), with or without loader workers. Not restored: the training
+  metrics accumulated over the stopped epoch before the stop (its logged train/* values count only the
+  batches after the resume), and under DDP every rank restores the RNG states rank 0 saved. On
+  SIGTERM (and SIGUSR1 where Lightning's SLURM auto-requeue does not own it) Lightning stops at the
+  next step and this callback saves `checkpoints/preempted.ckpt`.
 * `resume_checkpoint(cfg, run_dir)` picks what `trainer.fit` continues from: `resume=true` takes the
   newest checkpoint in the run's own directory (an error if there is none), `resume=auto` takes it if
   there is one, and a requeued SLURM job (SLURM_RESTART_COUNT > 0) behaves as `auto`.

@@ -19,23 +19,33 @@ import pytorch_lightning as pl
 import torch
 
 from harlit.data.base import HARDataModule, TableDataset
-from harlit.data.sampling import drops_last
+from harlit.data.sampling import EpochOrder, EpochPosition, drops_last
 from harlit.data.transforms import normalise_imu
 
 log = logging.getLogger(__name__)
 
 
 class DeviceBatches:
-    """Batches of device tensors: a shuffled (torch's RNG, seeded by the run) or ordered pass per epoch."""
+    """Batches of device tensors, one pass per epoch in the order of an EpochOrder (shuffled by the run's
+    seed and the epoch, as the DataModule's training loader is), resumable mid-epoch like that loader: its
+    place in the epoch goes into Lightning checkpoints (`state_dict`) and comes back on resume."""
 
     def __init__(
-        self, tensors: dict[str, torch.Tensor], batch_size: int, shuffle: bool, drop_last: bool
+        self,
+        tensors: dict[str, torch.Tensor],
+        batch_size: int,
+        shuffle: bool,
+        drop_last: bool,
+        seed: int = 0,
     ) -> None:
         self.tensors = tensors
         self.batch_size = batch_size
-        self.shuffle = shuffle
         self.drop_last = drop_last
         self.size = len(tensors["label"])
+        # Lightning calls `sampler.set_epoch` at every epoch start and reads `batch_sampler` as a DataLoader's.
+        self.sampler = EpochOrder(self.size, seed, shuffle=shuffle)
+        self.batch_sampler = None
+        self.position = EpochPosition(self.sampler, batch_size)
 
     def __len__(self) -> int:
         if self.drop_last:
@@ -43,15 +53,23 @@ class DeviceBatches:
         return math.ceil(self.size / self.batch_size)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        return self._batches()
+
+    def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        # A generator: the pass starts at the first batch, after Lightning has set the epoch.
+        first = self.position.begin()
         device = self.tensors["label"].device
-        order = (
-            torch.randperm(self.size, device=device)
-            if self.shuffle
-            else torch.arange(self.size, device=device)
-        )
-        for batch in range(len(self)):
+        order = torch.as_tensor(list(self.sampler), dtype=torch.long).to(device)  # one copy per epoch
+        for batch in range(first, len(self)):
             rows = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+            self.position.served += 1
             yield {name: tensor[rows] for name, tensor in self.tensors.items()}
+
+    def state_dict(self) -> dict[str, int]:
+        return self.position.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.position.load_state_dict(state_dict)
 
 
 def split_tensors(dataset: TableDataset, device: torch.device) -> dict[str, torch.Tensor]:
@@ -108,7 +126,7 @@ class DeviceResidentData(pl.Callback):
             if split not in tensors:
                 return []
             drop = drops_last(shuffle, len(dataset), batch_size)
-            return DeviceBatches(tensors[split], batch_size, shuffle, drop)
+            return DeviceBatches(tensors[split], batch_size, shuffle, drop, seed=datamodule.seed)
 
         datamodule.batch_source = serve  # the DataModule's option: its loaders now slice these tensors
         self.active = True

@@ -25,6 +25,7 @@ from harlit.data.video_cache import ClipRequest, VideoCache
 from harlit.data.video_decode import decode_clip
 from harlit.errors import HarlitError
 from harlit.prepare import prepare
+from tests.conftest import QUIET, run_harlit
 from tests.data_fixtures import MMACT_CLIP
 
 SETTINGS = ClipSettings(num_frames=8, frame_size=32)
@@ -263,17 +264,44 @@ def test_torn_cached_clip_is_an_error_then_rebuilt(tmp_path: Path, settings: Cli
     path = cache.clip_path(requests[0])
     good = read_clip(path)
     whole = path.read_bytes()
-    for torn in (whole[: len(whole) // 2], whole[:10], b""):
+    for torn in (whole[: len(whole) // 2], whole[:-1], whole[:10], b""):
         path.write_bytes(torn)
-        with pytest.raises(HarlitError, match=rf"cached clip {path}.*done.*harlit.prepare"):
+        with pytest.raises(HarlitError, match=rf"cached clip {path}.*delete it.*harlit.prepare"):
             cache.source(requests)[0]
-    # With the completion marker the clip set is trusted; without it a preparer checks each clip.
-    assert cache.ensure(requests, workers=1, progress=False) == {}
-    assert path.read_bytes() == b""
-    for marker in (cache.folder / "done").iterdir():
-        marker.unlink()
+        # The completion marker notwithstanding, set-up finds the torn clip and decodes it again.
+        assert cache.ensure(requests, workers=1, progress=False) == {}
+        assert torch.equal(read_clip(path), good)
+    path.unlink()  # what the error says to do for corruption that keeps the size
     assert cache.ensure(requests, workers=1, progress=False) == {}
     assert torch.equal(read_clip(path), good)
+
+
+def test_a_clip_torn_after_the_cache_was_completed_is_rebuilt_at_set_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "utd"
+    make_utd_tree(root, actions=[1, 2], subjects=[1, 2], trials=[1])
+    kwargs = {"root": str(root), "modalities": ["video"], "num_frames": 8, "frame_size": 32}
+    kwargs |= {"cache_dir": str(tmp_path / "cache"), "prepare_workers": 1}
+    first = UTDMHADDataModule(**kwargs)
+    first.setup("fit")
+    clip = Path(first.table.video.paths[0])
+    whole = clip.read_bytes()
+    clip.write_bytes(whole[: len(whole) // 3])  # a clip torn after the cache was completed
+    decoded: list[str] = []
+    real = video_cache._decode_to_file
+
+    def counting(source: str, *args):
+        decoded.append(Path(source).name)
+        return real(source, *args)
+
+    with caplog.at_level(logging.WARNING), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(video_cache, "_decode_to_file", counting)
+        second = UTDMHADDataModule(**kwargs)
+        second.setup("fit")
+    assert len(decoded) == 1 and clip.read_bytes() == whole  # that clip alone, decoded again
+    assert f"{clip}: cached clip is truncated or unreadable" in caplog.text
+    assert torch.equal(second.table.video[0], first.table.video[0])
 
 
 def test_corrupt_bytes_in_a_jpeg_clip_are_an_error(tmp_path: Path) -> None:
@@ -290,6 +318,42 @@ def test_corrupt_bytes_in_a_jpeg_clip_are_an_error(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(HarlitError, match="bad magic"):
         read_clip(path)
+
+
+def test_an_error_in_a_loader_worker_is_the_one_sentence_of_a_run_without_workers(tmp_path: Path) -> None:
+    root = tmp_path / "utd"
+    make_utd_tree(root, actions=[1, 2], subjects=[1, 2], trials=[1])
+    args = [
+        "+experiment=utd_stage1_video",
+        f"data.root={root}",
+        "data.num_frames=8",
+        "data.frame_size=32",
+        "data.prepare_workers=1",
+        "data.cache_format=jpeg",
+        "data.batch_size=2",
+        "model.video.pretrained=none",
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        *QUIET,
+    ]
+    dm = UTDMHADDataModule(
+        root=str(root), modalities=["video"], num_frames=8, frame_size=32, cache_format="jpeg"
+    )
+    dm.cache_dir = tmp_path / "cache"  # where the run's paths.cache_dir puts it
+    dm.prepare_data()
+    clip = next(dm.video_cache().clips_dir.glob("a1_s1_t1-*.jpgs"))  # a training clip
+    data = bytearray(clip.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: set-up cannot see it, the worker that reads it does
+    clip.write_bytes(bytes(data))
+    with pytest.raises(HarlitError) as without_workers:
+        read_clip(clip)
+
+    result = run_harlit([*args, "data.num_workers=2", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("harlit: error:")]
+    assert errors == [f"harlit: error: {without_workers.value}"]
+    assert "checksum mismatch" in errors[0] and "Traceback" not in result.stderr + result.stdout
+    assert "DataLoader worker" not in result.stderr
 
 
 def test_corrupt_npy_header_is_an_error(tmp_path: Path) -> None:

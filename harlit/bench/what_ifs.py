@@ -140,7 +140,9 @@ def resident_batches(datamodule: HARDataModule, device: torch.device) -> None:
     if "video" in datamodule.modalities:
         tensors["video"] = torch.stack([train.table.video[int(r)] for r in train.indices]).to(device)
     drop_last = drops_last(True, len(train), datamodule.batch_size)
-    batches = DeviceBatches(tensors, datamodule.batch_size, shuffle=True, drop_last=drop_last)
+    batches = DeviceBatches(
+        tensors, datamodule.batch_size, shuffle=True, drop_last=drop_last, seed=datamodule.seed
+    )
     datamodule.batch_source = lambda split, dataset, batch_size, shuffle: (
         batches if split == "train" else datamodule.data_loader(dataset, shuffle, batch_size)
     )

@@ -311,7 +311,13 @@ class HARDataModule(pl.LightningDataModule):
     def data_loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
         """The DataLoader of one split, with this datamodule's loader settings."""
         return split_loader(
-            dataset, batch_size, shuffle, self.num_workers, self.pin_memory, self.prefetch_factor
+            dataset,
+            batch_size,
+            shuffle,
+            self.num_workers,
+            self.pin_memory,
+            self.prefetch_factor,
+            seed=self.seed,
         )
 
     def _batches(self, split: str, dataset: Dataset, shuffle: bool, batch_size: int) -> Iterable[Any]:

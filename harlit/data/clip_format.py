@@ -6,13 +6,15 @@
   in one file with a checksum (`encode_jpeg_clip`); about 0.19 MB per 16x224x224 clip at quality 90,
   decoded by the loader workers with `torchvision.io.decode_jpeg`.
 
-A clip that is truncated or corrupt is never served: `read_clip` raises a HarlitError naming the file.
+A clip that is truncated or corrupt is never served: `is_whole_clip` finds a torn one at set-up, and
+`read_clip` raises a HarlitError naming the file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 import zlib
 from collections.abc import Sequence
@@ -135,19 +137,25 @@ def write_clip(target: Path, clip: np.ndarray, settings: ClipSettings) -> None:
 def is_whole_clip(path: Path) -> bool:
     """Whether a cached clip file is complete: its header parses and the file has the size it announces.
 
-    Cheap (one small read), so a preparer can check every clip it would otherwise trust; corruption
-    inside the data is caught when the clip is read (.jpgs checksum, JPEG decoder).
+    Cheap (one small read, no decoding), so every set-up checks every clip; corruption inside the data
+    is caught when the clip is read (.jpgs checksum, JPEG decoder).
     """
     try:
-        if path.suffix == ".jpgs":
-            size = path.stat().st_size
-            with open(path, "rb") as handle:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            if path.suffix == ".jpgs":
                 head = handle.read(JPEG_HEADER.size)
                 count = JPEG_HEADER.unpack_from(head)[1] if len(head) == JPEG_HEADER.size else 0
                 _jpeg_layout(head + handle.read(4 * count), size)
-            return True
-        clip = np.load(path, mmap_mode="r", allow_pickle=False)  # maps only: raises if the file is short
-        return clip.dtype == np.uint8 and clip.ndim == 4
+                return True
+            version = np.lib.format.read_magic(handle)
+            read_header = (
+                np.lib.format.read_array_header_2_0
+                if version >= (2, 0)
+                else np.lib.format.read_array_header_1_0
+            )
+            shape, _, dtype = read_header(handle)
+            return dtype == np.uint8 and len(shape) == 4 and size >= handle.tell() + math.prod(shape)
     except (OSError, EOFError, ValueError, struct.error):
         return False
 
@@ -165,8 +173,8 @@ def read_clip(path: str | Path, device: str | torch.device = "cpu") -> torch.Ten
         return torch.from_numpy(np.array(clip)).to(device)
     except (OSError, EOFError, ValueError) as err:
         raise HarlitError(
-            f"cached clip {path} is unreadable ({describe(err)}); delete it and {path.parent.parent / 'done'}, "
-            "then run `python -m harlit.prepare` with the same data settings to decode it again."
+            f"cached clip {path} is unreadable ({describe(err)}); delete it: the next run, or `python -m "
+            "harlit.prepare` with the same data settings, decodes it again."
         ) from None
 
 

@@ -16,8 +16,10 @@ Layout: ``<cache_dir>/video/<dataset>-<settings digest>/``
 
 Decoding is `harlit.data.video_decode`; the clip formats and their reader are `harlit.data.clip_format`.
 
-A cached clip that is truncated or corrupt is never served: reading it raises a HarlitError naming the
-file, and a preparer that scans the folder decodes such clips again.
+A cached clip that is truncated or corrupt is never served. Every set-up (`ensure`) checks the size and
+header of each clip, the completion marker notwithstanding, and decodes a torn or missing one again before
+training starts; corruption that keeps the size (caught by a .jpgs checksum) raises, when the clip is
+read, a HarlitError naming the file.
 """
 
 from __future__ import annotations
@@ -119,14 +121,20 @@ class VideoCache:
         with self.lock():
             done = self.read_marker(requests)
             if done is not None:
-                return done
-            atomic_write_text(self.folder / "settings.json", json.dumps(self.settings.key(), indent=2))
-            self.clips_dir.mkdir(parents=True, exist_ok=True)
-            for stale in self.clips_dir.glob(".*.tmp"):  # left by a killed prepare; we hold the lock
-                stale.unlink(missing_ok=True)
-            todo = [r for r in requests if not self._cached(r)]
+                # The marker vouches for the clips as they were written. A clip torn or deleted since is
+                # found by a size and header check (no decoding) and decoded again, before training reads it.
+                todo = [r for r in requests if r.clip_id not in done and not self._cached(r)]
+                if not todo:
+                    return done
+                self.marker_path(requests).unlink()  # ranks that come to wait() now wait for the rebuild
+            else:
+                atomic_write_text(self.folder / "settings.json", json.dumps(self.settings.key(), indent=2))
+                self.clips_dir.mkdir(parents=True, exist_ok=True)
+                for stale in self.clips_dir.glob(".*.tmp"):  # left by a killed prepare; we hold the lock
+                    stale.unlink(missing_ok=True)
+                todo = [r for r in requests if not self._cached(r)]
             log.info("Video cache %s: %d of %d clips to decode", self.folder, len(todo), len(requests))
-            failures = self._decode(todo, workers, progress)
+            failures = {**(done or {}), **self._decode(todo, workers, progress)}
             record = {"settings": self.settings.key(), "clips": len(requests), "failures": failures}
             atomic_write_text(self.marker_path(requests), json.dumps(record, indent=2, sort_keys=True))
             return failures
