@@ -9,7 +9,6 @@ from torch import nn
 
 from harlit.errors import HarlitError
 
-
 # default: PyTorch's Conv1d initialisation (Kaiming-uniform); xavier_normal: as in the authors' public code.
 INITS = ("default", "xavier_normal")
 
