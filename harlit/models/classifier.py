@@ -24,6 +24,7 @@ from harlit.models.heads.linear import LinearHead
 log = logging.getLogger(__name__)
 
 MODALITIES_OF = {"imu": ("imu",), "video": ("video",), "fusion": ("imu", "video")}
+VALIDATION_KEY = "harlit_validation"  # a checkpoint's validation metrics, of the epoch it ends
 
 
 def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -157,6 +158,11 @@ class HARClassifier(pl.LightningModule):
                 cleaned["video"] = {**video, "pretrained": "none"}
             checkpoint["hyper_parameters"] = cleaned
         checkpoint["harlit_preprocessing"] = self.preprocessing
+        if self._trainer is not None:
+            # The validation metrics of the epoch this checkpoint ends (ModelCheckpoint saves after they are
+            # logged): the tested epoch's, when a monitor picks this checkpoint (harlit.outputs).
+            metrics = self._trainer.callback_metrics
+            checkpoint[VALIDATION_KEY] = {k: float(v) for k, v in metrics.items() if k.startswith("val/")}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.preprocessing = checkpoint.get("harlit_preprocessing") or {}
