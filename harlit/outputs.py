@@ -1,6 +1,7 @@
 """What a finished run leaves in its directory: metrics.json, confusion_matrix.json, model.pt (the
 self-contained model file, `harlit.trained`), the stage-1 encoder file (also published to the
-registry), and the W&B summary. Written by rank 0 alone."""
+registry), and the W&B summary. Written by rank 0 alone. Also which epoch a run tests and the validation
+metrics of that epoch: callbacks.model_checkpoint.monitor picks it, or it is the last one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -19,9 +21,11 @@ from harlit import stage1
 from harlit.build import run_dir
 from harlit.data.base import HARDataModule
 from harlit.encoder_file import ENCODER_FILE, EncoderFile
+from harlit.errors import HarlitError
 from harlit.io import atomic_write_json, atomic_write_text
 from harlit.loggers import log_test_details
-from harlit.models.classifier import HARClassifier
+from harlit.models.classifier import VALIDATION_KEY, HARClassifier
+from harlit.safe_load import load_weights_only
 from harlit.trained import MODEL_FILE, save_model_file
 
 log = logging.getLogger(__name__)
@@ -47,24 +51,75 @@ def summarize_test(
     return metrics
 
 
-def selection_value(
-    cfg: DictConfig, validation: dict[str, float], checkpoint: ModelCheckpoint | None
-) -> dict[str, Any]:
-    """The validation value a sweeper optimises (`optimized_metric`), or None without validation data.
+def monitor_of(cfg: DictConfig) -> str | None:
+    """callbacks.model_checkpoint.monitor: the metric whose best epoch is tested (None: the last epoch)."""
+    checkpoint = (cfg.get("callbacks") or {}).get("model_checkpoint") or {}
+    return checkpoint.get("monitor") or None
 
-    When the checkpoint callback monitors that metric, the tested epoch is its best one, so that is the
-    value; otherwise the last epoch's.
+
+def check_monitor(monitor: str | None, has_validation: bool, logged: Iterable[str] | None = None) -> None:
+    """One sentence, before fitting, where the monitor cannot select an epoch: it is a validation metric
+    and the run has no validation data, or (given what the model logs) no metric this run logs."""
+    if not monitor:
+        return
+    if monitor.startswith("val/") and not has_validation:
+        raise HarlitError(
+            f"callbacks.model_checkpoint.monitor={monitor} selects the tested epoch on validation data, and "
+            "this run has none; hold out training subjects with data.val_subjects=[...], or set "
+            "callbacks.model_checkpoint.monitor=null to test the last epoch."
+        )
+    names = sorted(logged or [])
+    if names and monitor not in names:
+        raise HarlitError(
+            f"callbacks.model_checkpoint.monitor={monitor} is not a metric this run logs; monitor one of {names}."
+        )
+
+
+def logged_metrics(model: HARClassifier) -> list[str]:
+    """The epoch metrics a model logs in fitting, which a checkpoint monitor may name."""
+    return [*model.train_metrics.keys(), "train/loss", *model.val_metrics.keys(), "val/loss", "epoch", "step"]
+
+
+def tested_checkpoint(trainer: pl.Trainer) -> str | None:
+    """The checkpoint `trainer.test` should load: the monitor's best epoch, or None for the last epoch."""
+    checkpoint = trainer.checkpoint_callback
+    if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.monitor:
+        return None
+    return checkpoint.best_model_path or None
+
+
+def tested_epoch(
+    trainer: pl.Trainer,
+    model: HARClassifier,
+    datamodule: HARDataModule,
+    best: str | None,
+    last: dict[str, float],
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Which epoch was tested (counted from 0, as Lightning and the checkpoint names count) and how it was
+    chosen, and the validation metrics of that epoch.
+
+    The last epoch: `last`, its validation metrics logged in fitting. The monitor's best epoch: those its
+    checkpoint recorded when it was saved (classifier.VALIDATION_KEY); a checkpoint without them (written
+    by an older harlit) is validated again.
     """
+    if best is None:
+        return {"tested_epoch": trainer.current_epoch - 1, "tested_epoch_chosen_by": "last epoch"}, dict(last)
+    saved = load_weights_only(best, "the best checkpoint", fix="check the run's checkpoints folder")
+    chosen = {
+        "tested_epoch": int(saved["epoch"]),
+        "tested_epoch_chosen_by": f"best {trainer.checkpoint_callback.monitor}",
+    }
+    if VALIDATION_KEY in saved or datamodule.val_set is None:
+        return chosen, dict(saved.get(VALIDATION_KEY) or {})
+    results = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
+    return chosen, {k: float(v) for k, v in (results[0] if results else {}).items() if k.startswith("val/")}
+
+
+def selection_value(cfg: DictConfig, validation: dict[str, float]) -> dict[str, Any]:
+    """The validation value a sweeper optimises (`optimized_metric`) of the tested epoch, or None without
+    validation data."""
     name = cfg.get("optimized_metric")
-    value = validation.get(name) if name else None
-    if (
-        name
-        and checkpoint is not None
-        and checkpoint.monitor == name
-        and checkpoint.best_model_score is not None
-    ):
-        value = float(checkpoint.best_model_score)
-    return {"optimized_metric": name, "optimized_value": value}
+    return {"optimized_metric": name, "optimized_value": validation.get(name) if name else None}
 
 
 def encoder_file_of(model: HARClassifier, cfg: DictConfig, key: dict[str, Any]) -> EncoderFile:

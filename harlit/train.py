@@ -26,7 +26,16 @@ from harlit.errors import HarlitError
 from harlit.io import atomic_write_text
 from harlit.loggers import finish_runs, log_config
 from harlit.models.classifier import check_settings as check_model_settings
-from harlit.outputs import selection_value, summarize_test, write_outputs
+from harlit.outputs import (
+    check_monitor,
+    logged_metrics,
+    monitor_of,
+    selection_value,
+    summarize_test,
+    tested_checkpoint,
+    tested_epoch,
+    write_outputs,
+)
 from harlit.safe_load import load_weights_only
 
 log = logging.getLogger(__name__)
@@ -62,6 +71,8 @@ def validate(cfg: DictConfig) -> dict[str, stage1.Dependency]:
             "model/scheduler=plateau steps on val/top1, and this run has no validation data; set "
             "data.val_subjects to training subjects to hold out, or choose another scheduler."
         )
+    # Said before anything trains; fit_and_test checks again on the data as set up.
+    check_monitor(monitor_of(cfg), bool(cfg.data.get("val_subjects")))
     dist.check_devices(cfg)
     build_datamodule(cfg)  # the data settings (hidden classes, protocol, ...) are checked on construction
     if model.modality != "fusion":
@@ -124,6 +135,7 @@ def fit_and_test(
         preprocess.use_encoder_preprocessing(datamodule, encoder.preprocessing, encoder.source)
     model = build_model(cfg, datamodule.num_classes, datamodule.class_names, encoders)
     model.preprocessing = preprocess.record_of(datamodule)
+    check_monitor(monitor_of(cfg), datamodule.val_set is not None, logged_metrics(model))
     trainer = build_trainer(cfg)
     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     if dist.global_rank() == 0:
@@ -132,22 +144,19 @@ def fit_and_test(
 
     with exit_when_preempted():
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    validation = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-    checkpoint = trainer.checkpoint_callback
-    use_best = bool(checkpoint and checkpoint.best_model_path and checkpoint.monitor) and (
-        datamodule.val_set is not None
-    )
-    logged = trainer.test(
-        model, datamodule=datamodule, ckpt_path="best" if use_best else None, verbose=False, weights_only=True
-    )
+    last = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    best = tested_checkpoint(trainer)  # None: the last epoch is tested
+    logged = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
     if not logged:
         raise HarlitError(
             f"the {datamodule.name} test split of this run is empty; check the protocol's test keys in "
             f"conf/data/{datamodule.name}.yaml."
         )
     metrics = summarize_test(model, datamodule, logged[0])
-    metrics.update(validation)
-    metrics.update(selection_value(cfg, validation, checkpoint))
+    tested, validation = tested_epoch(trainer, model, datamodule, best, last)
+    metrics.update(validation)  # of the tested epoch
+    metrics.update(selection_value(cfg, validation))
+    metrics.update(tested)
     metrics.update(
         {
             "name": cfg.get("name"),

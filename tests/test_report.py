@@ -25,6 +25,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MACHINE_PATH = re.compile(r"(?:^|[\s`'\"=(,])(?:/|~)[\w.~/-]", re.MULTILINE)
 
 
+EXPERIMENT_PREFIX = {"synthetic": "synthetic", "utd_mhad": "utd", "mmact": "mmact"}
+DEFAULT = "default"  # write_run's head: the experiment's own (linear for stage 1, concat_mlp for fusion)
+
+
 def write_run(
     root: Path,
     name: str,
@@ -40,15 +44,18 @@ def write_run(
     top1_hidden: float | None = None,
     dataset: str = "synthetic",
     confusion: bool = False,
-    head: str | None = None,
+    head: str | None = DEFAULT,
     modality_dropout: float | None = None,
     missing_at_test: list[str] | None = None,
     extra: dict | None = None,
+    old: bool = False,
 ) -> Path:
-    """A run's metrics.json; without head/modality_dropout as older runs wrote it; with missing_at_test as
-    `python -m harlit.evaluate` writes it (an evaluation of a trained model)."""
+    """A run's metrics.json as harlit.run writes it now: its experiment (name), head, validation subjects.
+    `old`: as older runs wrote it, without head, modality_dropout, name or split settings; with
+    missing_at_test as `python -m harlit.evaluate` writes it (an evaluation, with its run's name)."""
     run = root / name
     run.mkdir(parents=True)
+    stage = "stage2" if modality == "fusion" else f"stage1_{modality}"
     metrics = {
         "test/top1": top1,
         "test/top5": top5,
@@ -61,15 +68,22 @@ def write_run(
         "hidden_classes": hidden or [],
         "hidden_from": hidden_from if hidden else "none",
     }
+    if not old:
+        metrics["name"] = f"{EXPERIMENT_PREFIX[dataset]}_{stage}"
+        metrics["val_subjects"] = []
+        if hidden:
+            metrics["hidden_chosen_by"] = "data.num_hidden"
     if hidden:
         metrics["test/top1_hidden"] = top1_hidden
         metrics["test/top1_seen"] = top1
-    if head is not None:
+    if head == DEFAULT and not old:
+        head = "concat_mlp" if modality == "fusion" else "linear"
+    if head not in (None, DEFAULT):
         metrics["head"] = head
     if modality_dropout is not None:
         metrics["modality_dropout"] = modality_dropout
     if missing_at_test is not None:
-        metrics.update({"evaluation": True, "missing_at_test": missing_at_test, "name": "eval"})
+        metrics.update({"evaluation": True, "missing_at_test": missing_at_test})
     metrics.update(extra or {})
     (run / "metrics.json").write_text(json.dumps(metrics))
     if confusion:
@@ -264,25 +278,51 @@ def evaluation(job: Path, missing: str, seed: int, top1: float, head: str, p: fl
     )
 
 
-def test_old_metrics_read_as_paper_setting(tmp_path: Path) -> None:
-    """A metrics.json without head/modality_dropout (older runs) is concat_mlp (fusion) or linear, p=0."""
+def test_old_metrics_without_head_are_head_unknown_never_the_papers(tmp_path: Path) -> None:
+    """A metrics.json without head (older runs) is "head unknown": kept apart from the runs that record
+    their head, and never assumed to be the paper's (nor harlit's concat_mlp)."""
     runs = tmp_path / "runs"
-    write_run(runs, "fusion_old", modality="fusion", seed=0, top1=0.90)
+    write_run(runs, "fusion_old", modality="fusion", seed=0, top1=0.90, old=True)
     fusion(runs, "fusion_new", "concat_mlp", 0.0, seed=1, top1=0.94)
-    write_run(runs, "imu_old", modality="imu", seed=0, top1=0.60)
+    write_run(runs, "imu_old", modality="imu", seed=0, top1=0.60, old=True)
     write_run(runs, "imu_new", modality="imu", seed=1, top1=0.70, head="linear", modality_dropout=0.0)
     written = make_report([runs], out=tmp_path / "out")
     rows = read_csv(written["csv"])
-    both = find(rows, source="measured", setup="IMU+RGB")
-    assert (both["head"], float(both["modality_dropout"]), both["n_seeds"]) == ("concat_mlp", 0.0, "2")
-    assert float(both["top1_mean"]) == pytest.approx(92.0)
-    imu = find(rows, source="measured", setup="IMU")
-    assert (imu["head"], imu["n_seeds"]) == ("linear", "2")
+    new = find(rows, source="measured", setup="IMU+RGB", head="concat_mlp")
+    assert (new["label"], new["n_seeds"], new["experiment"]) == ("IMU+RGB", "1", "synthetic_stage2")
+    old = find(rows, source="measured", setup="IMU+RGB", head="unknown")
+    assert old["n_seeds"] == "1" and old["label"].startswith("IMU+RGB [head unknown, p=0]")
+    assert old["experiment"] == "" and old["val_subjects"] == "not recorded"
+    assert find(rows, source="measured", setup="IMU", head="unknown")["n_seeds"] == "1"
     report = written["md"].read_text()
-    assert "| synthetic | IMU + video | 2 | 92.00 ± 2.83 |" in report
-    assert "[" not in report.split("## Table 2")[1].split("**Quoted")[0]  # no variant label
-    assert "off the paper's setting" not in report and "Robustness" not in report
-    assert "robustness" not in written
+    table2 = report.split("## Table 2")[1].split("**Quoted")[0]
+    assert "| synthetic | IMU + video | 1 | 94.00 |" in table2  # harlit's concat_mlp: its experiment's own
+    assert "| synthetic | IMU + video [head unknown, p=0]" in table2
+    assert "paper" not in table2
+    assert "[head unknown]: runs whose metrics.json does not record its head" in report
+    assert "concat_mlp is harlit's" in report and "concat_mlp_paper is the paper's head as stated" in report
+    assert "Robustness" not in report and "robustness" not in written
+
+
+def test_the_papers_head_is_concat_mlp_paper_and_harlits_is_concat_mlp(tmp_path: Path) -> None:
+    """A *_paper stage-2 experiment with the paper's head is [paper setting]; concat_mlp_paper in a harlit
+    experiment is a variant; the quoted paper rows have the paper's head in report.csv."""
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        fusion(runs, f"harlit{seed}", "concat_mlp", 0.0, seed, 0.9)
+        fusion(
+            runs, f"paper{seed}", "concat_mlp_paper", 0.0, seed, 0.8, extra={"name": "synthetic_stage2_paper"}
+        )
+        fusion(runs, f"head{seed}", "concat_mlp_paper", 0.0, seed, 0.7)
+    written = make_report([runs], out=tmp_path / "out")
+    table2 = written["md"].read_text().split("## Table 2")[1]
+    assert "| synthetic | IMU + video [harlit setting] | 2 | 90.00 ± 0.00 |" in table2
+    assert "| synthetic | IMU + video [paper setting] | 2 | 80.00 ± 0.00 |" in table2
+    assert "| synthetic | IMU + video [concat_mlp_paper, p=0] | 2 | 70.00 ± 0.00 |" in table2
+    rows = read_csv(written["csv"])
+    quoted = find(rows, source="quoted: paper Table 2", dataset="mmact", setup="IMU+RGB")
+    assert quoted["head"] == "concat_mlp_paper"
+    assert find(rows, source="quoted: paper Table 2", dataset="mmact", setup="IMU")["head"] == "linear"
 
 
 def test_heads_and_dropout_are_separate_rows(tmp_path: Path) -> None:
@@ -314,7 +354,8 @@ def test_heads_and_dropout_are_separate_rows(tmp_path: Path) -> None:
     assert "| synthetic | IMU + video [late, p=0] | 2 | 82.00 ± 2.83 |" in table2
     assert "| synthetic | IMU + video [concat_mlp, p=0.3] | 2 | 71.00 ± 1.41 |" in table2
     assert "| synthetic | IMU + video [gated, p=0.3] | 2 | 61.00 ± 1.41 |" in table2
-    assert "off the paper's setting" in report
+    assert "Other heads and modality dropout p > 0 are kept apart and labelled [head, p]" in report
+    assert "A row without a [head, p] label is its experiment's own model: harlit's concat_mlp, p=0" in report
     # Fig. 2 and Fig. 3 tables: one row per head and dropout, never merged.
     ratio = report.split("## Fig. 2")[1].split("## Fig. 3")[0]
     assert "| IMU+RGB [late, p=0] | 62.00 ± 2.83 (n=2) | 82.00 ± 2.83 (n=2) |" in ratio
@@ -371,15 +412,20 @@ def test_robustness_table(tmp_path: Path) -> None:
     robust = report.split("## Robustness")[1].split("## All groups")[0]
     # Drops per seed: IMU only 20, 18, 22 -> 20 ± 2; video only 40, 30, 38 -> 36 ± sqrt(28) = 36 ± 5.29.
     assert (
-        "| synthetic | IMU+RGB, concat_mlp, p=0 (paper's setting) | 3 | 92.00 ± 2.00 | 72.00 ± 2.00 | "
+        "| synthetic | IMU+RGB, concat_mlp (harlit's head), p=0 | 3 | 92.00 ± 2.00 | 72.00 ± 2.00 | "
         "56.00 ± 6.00 | 20.00 ± 2.00 | 36.00 ± 5.29 |"
     ) in robust
     assert (
         "| synthetic | IMU+RGB, late, p=0.3 | 2 | 89.00 ± 1.41 | 82.00 ± 2.83 | 60.00 (n=1) | 7.00 ± 1.41 | "
         "28.00 (n=1) |"
     ) in robust
-    assert "| synthetic | IMU-only model (stage 1, reference) | 2 |  | 75.00 ± 7.07 |  |  |  |" in robust
-    assert "| synthetic | video-only model (stage 1, reference) | 3 |  |  | 50.00 ± 10.00 |  |  |" in robust
+    assert (
+        "| synthetic | IMU-only model (stage 1, reference, synthetic_stage1_imu) | 2 |  | 75.00 ± 7.07 |  |  |  |"
+    ) in robust
+    assert (
+        "| synthetic | video-only model (stage 1, reference, synthetic_stage1_video) | 3 |  |  | 50.00 ± 10.00 |"
+    ) in robust
+    assert "paper" not in robust.split("concat_mlp_paper the paper's as stated")[1]
     assert "1 evaluation(s) of models trained on part of the data" in robust
     assert "[robustness.png](robustness.png)" in report
 
@@ -475,3 +521,141 @@ def test_paper_setting_and_harlit_setting_rows_stay_apart(tmp_path: Path) -> Non
     report = make_report([runs], out=tmp_path / "out")["md"].read_text()
     assert "| utd_mhad | IMU only [paper setting] | 3 | 79.00 ± 1.00 |" in report
     assert "| utd_mhad | IMU only [harlit setting] | 3 | 91.00 ± 1.00 |" in report
+
+
+def test_settings_that_differ_only_in_validation_subjects_are_two_rows(tmp_path: Path) -> None:
+    """Same dataset, setup, ratio and seeds, other validation subjects: two groups, neither drops the
+    other's seeds as an older duplicate, and every table says which is which."""
+    runs = tmp_path / "runs"
+    for val, top1 in (([3], 0.6), ([5], 0.8)):
+        for seed in (0, 1):
+            write_run(
+                runs,
+                f"val{val[0]}_{seed}",
+                modality="imu",
+                seed=seed,
+                top1=top1 + seed / 100,
+                dataset="utd_mhad",
+                extra={"val_subjects": val, "train_subjects": [1, 3, 5, 7], "test_subjects": [2, 4, 6, 8]},
+            )
+            write_run(
+                runs,
+                f"half_val{val[0]}_{seed}",
+                modality="imu",
+                seed=seed,
+                top1=top1 - 0.1,
+                ratio=0.5,
+                dataset="utd_mhad",
+                extra={"val_subjects": val, "train_subjects": [1, 3, 5, 7], "test_subjects": [2, 4, 6, 8]},
+            )
+    written = make_report([runs], out=tmp_path / "out")
+    report = written["md"].read_text()
+    assert "older duplicate" not in report and "8 runs in 4 groups" in report
+    table2 = report.split("## Table 2")[1].split("**Quoted")[0]
+    assert "| utd_mhad | IMU only (val_subjects=[3]) | 2 | 60.50 ± 0.71 |" in table2
+    assert "| utd_mhad | IMU only (val_subjects=[5]) | 2 | 80.50 ± 0.71 |" in table2
+    ratio = report.split("## Fig. 2")[1]
+    assert "| IMU (val_subjects=[3]) | 50.00 ± 0.00 (n=2) | 60.50 ± 0.71 (n=2) |" in ratio
+    assert "(val_subjects=[3])" in report and "are split and name it in parentheses" in report
+    rows = [r for r in read_csv(written["csv"]) if r["source"] == "measured" and r["train_ratio"] == "1.0"]
+    assert sorted(r["val_subjects"] for r in rows) == ["[3]", "[5]"]
+    assert {r["train_subjects"] for r in rows} == {"[1, 3, 5, 7]"}  # shown only where it differs
+
+
+def test_settings_that_differ_only_in_protocol_are_two_rows(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for protocol, top1 in (("cross_subject", 0.6), ("cross_scene", 0.4)):
+        split = {"protocol": protocol, "classes": 37, "val_subjects": []}
+        split.update(
+            {"train_subjects": list(range(1, 17)), "test_subjects": [17, 18, 19, 20]}
+            if protocol == "cross_subject"
+            else {"test_scenes": [2]}
+        )
+        for seed in (0, 1):
+            write_run(
+                runs, f"{protocol}_{seed}", modality="imu", seed=seed, top1=top1, dataset="mmact", extra=split
+            )
+    written = make_report([runs], out=tmp_path / "out")
+    report = written["md"].read_text()
+    assert "older duplicate" not in report and "4 runs in 2 groups" in report
+    table2 = report.split("## Table 2")[1].split("**Quoted")[0]
+    # The protocols differ, and so do the subjects and scenes that define each.
+    assert (
+        "| mmact | IMU only (protocol=cross_subject; train_subjects=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, "
+        "13, 14, 15, 16]; test_subjects=[17, 18, 19, 20]) | 2 | 60.00 ± 0.00 |"
+    ) in table2
+    assert ("| mmact | IMU only (protocol=cross_scene; test_scenes=[2]) | 2 | 40.00 ± 0.00 |") in table2
+    rows = [r for r in read_csv(written["csv"]) if r["source"] == "measured"]
+    assert sorted((r["protocol"], r["classes"]) for r in rows) == [
+        ("cross_scene", "37"),
+        ("cross_subject", "37"),
+    ]
+
+
+def test_runs_of_other_experiments_or_hidden_settings_stay_apart(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        write_run(runs, f"a{seed}", modality="imu", seed=seed, top1=0.5)
+        write_run(runs, f"b{seed}", modality="imu", seed=seed, top1=0.7, extra={"name": "my_imu"})
+        for hidden_from, top1 in (("imu", 0.3), ("both", 0.2)):
+            write_run(
+                runs,
+                f"zs_{hidden_from}{seed}",
+                modality="imu",
+                seed=seed,
+                top1=top1,
+                hidden=["a"],
+                hidden_from=hidden_from,
+                top1_hidden=0.0,
+                extra={"hidden_chosen_by": "data.hidden_classes"},
+            )
+    report = make_report([runs], out=tmp_path / "out")["md"].read_text()
+    assert "older duplicate" not in report and "8 runs in 4 groups" in report
+    assert "| IMU only (experiment=synthetic_stage1_imu) | 2 | 50.00 ± 0.00 |" in report
+    assert "| IMU only (experiment=my_imu) | 2 | 70.00 ± 0.00 |" in report
+    zero = report.split("## Fig. 3")[1].split("## All groups")[0]
+    assert "| IMU* (hidden_from=imu) |" in zero and "| IMU* (hidden_from=both) |" in zero
+
+
+def test_a_stage1_run_inside_a_stage2_job_counts_once(tmp_path: Path) -> None:
+    """A stage-2 job trains its missing stage-1 encoder into <job>/stage1_imu; the registry keeps a copy
+    of that run's metrics.json (with source_run). Read together, the run counts once, and is no
+    'older duplicate'; a true rerun of the seed still is."""
+    logs = tmp_path / "root" / "logs"
+    job = fusion(logs / "sweep", "0", "concat_mlp", 0.0, 0, 0.9, extra={"run_dir": str(logs / "sweep" / "0")})
+    sub = write_run(
+        job, "stage1_imu", modality="imu", seed=0, top1=0.6, extra={"run_dir": str(job / "stage1_imu")}
+    )
+    registry = tmp_path / "root" / "checkpoints" / "stage1" / "synthetic"
+    copy = json.loads((sub / "metrics.json").read_text())
+    (registry / "imu-0123").mkdir(parents=True)
+    (registry / "imu-0123" / "metrics.json").write_text(json.dumps({**copy, "source_run": str(sub)}))
+    written = make_report([tmp_path / "root"], out=tmp_path / "out")
+    report = written["md"].read_text()
+    assert "2 runs in 2 groups; 1 second copy(ies) of a run" in report and "older duplicate" not in report
+    assert find(read_csv(written["csv"]), source="measured", setup="IMU")["n_seeds"] == "1"
+    rerun = write_run(logs / "again", "stage1_imu", modality="imu", seed=0, top1=0.7)
+    os.utime(rerun / "metrics.json", (4e9, 4e9))
+    report = make_report([tmp_path / "root"], out=tmp_path / "out2")["md"].read_text()
+    assert "1 older duplicate run(s) of a seed ignored; 1 second copy(ies)" in report
+
+
+def test_robustness_keeps_data_settings_apart_with_their_own_references(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for val, (both, imu_only, reference) in (([1], (0.9, 0.7, 0.6)), ([3], (0.8, 0.5, 0.4))):
+        split = {"val_subjects": val}
+        for seed in (0, 1):
+            job = fusion(runs, f"f{val[0]}_{seed}", "concat_mlp", 0.0, seed, both, extra=split)
+            evaluation(job, "video", seed, imu_only, "concat_mlp", 0.0, extra=split)
+            write_run(runs, f"imu{val[0]}_{seed}", modality="imu", seed=seed, top1=reference, extra=split)
+    written = make_report([runs], out=tmp_path / "out")
+    robust = written["md"].read_text().split("## Robustness")[1].split("## All groups")[0]
+    assert (
+        "| synthetic (val_subjects=[1]) | IMU+RGB, concat_mlp (harlit's head), p=0 (val_subjects=[1]) | 2 | "
+        "90.00 ± 0.00 | 70.00 ± 0.00 | – | 20.00 ± 0.00 | – |"
+    ) in robust
+    assert (
+        "| synthetic (val_subjects=[3]) | IMU-only model (stage 1, reference, synthetic_stage1_imu) "
+        "(val_subjects=[3]) | 2 |  | 40.00 ± 0.00 |"
+    ) in robust
+    assert robust.count("IMU-only model") == 2 and written["robustness"].is_file()

@@ -44,9 +44,10 @@ def test_candidates_are_paired_by_fold_and_seed_on_validation_only(tmp_path: Pat
             val,
             test=0.99,
         )
-    _job(tmp_path, "no_val", ["model.imu.norm=batch", "seed=1"], None, test=0.5)  # no validation: ignored
+    _job(tmp_path, "no_val", ["model.imu.norm=batch", "seed=1"], None, test=0.5)  # no validation: counted
     module = _summarise_module()
-    jobs = module.read_jobs(tmp_path)
+    jobs, nothing = module.read_jobs(tmp_path)
+    assert nothing == {module.NO_VALUE: [tmp_path / "no_val"], module.NO_METRICS: []}
     assert jobs == {
         "model.imu.norm=none": {("[1]", "0"): 0.80, ("[3]", "0"): 0.70},
         "model.imu.norm=batch": {("[1]", "0"): 0.84, ("[3]", "0"): 0.71},
@@ -62,6 +63,32 @@ def test_the_selection_recipe_is_valid_bash() -> None:
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
     assert usage.returncode == 2 and "validation folds" in usage.stdout
+
+
+def test_jobs_that_returned_nothing_are_counted_and_named(tmp_path: Path) -> None:
+    """A mistyped fold or a crashed job is said, never dropped without a word; stage-1 sub-runs are no jobs."""
+    for fold, val in (("[1]", 0.8), ("[3]", 0.7)):
+        _job(tmp_path, f"ok{fold}", [f"data.val_subjects={fold}"], val, test=0.9)
+    _job(tmp_path, "typo", ["data.val_subjects=[2]"], None, test=0.9)
+    (tmp_path / "crashed" / ".hydra").mkdir(parents=True)
+    (tmp_path / "crashed" / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["data.val_subjects=[5]"]))
+    sub_run = tmp_path / "ok[1]" / "stage1_imu"
+    sub_run.mkdir()
+    (sub_run / "metrics.json").write_text(json.dumps({"optimized_value": None, "test/top1": 0.5}))
+    result = subprocess.run([sys.executable, str(SUMMARISE), str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "4 job(s) read; 2 returned a validation value." in result.stdout
+    assert "1 job(s) returned nothing (optimized_value is null: no validation data" in result.stdout
+    assert "training subjects): typo" in result.stdout
+    assert "1 job(s) returned nothing (no metrics.json: the job failed or is still running): crashed" in (
+        result.stdout
+    )
+    nothing_at_all = tmp_path / "only_typo"
+    _job(nothing_at_all, "typo", ["data.val_subjects=[2]"], None, test=0.9)
+    result = subprocess.run(
+        [sys.executable, str(SUMMARISE), str(nothing_at_all)], capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "1 job(s) returned nothing (optimized_value is null" in result.stderr
 
 
 def test_summarise_without_runs_says_so(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ Reads every metrics.json below RUNS (jobs of experiments/selection/run.sh), grou
 overrides apart from the fold (`data.val_subjects`) and the seed, and prints per candidate the mean of
 `optimized_value` (the validation metric each job returned), and its paired difference from the
 baseline candidate over the (fold, seed) pairs both have: overall with its standard error, and per fold.
-Test metrics are never read.
+Then how many jobs returned nothing (no validation data, or no metrics.json), and which. Test metrics
+are never read.
 """
 
 from __future__ import annotations
@@ -18,17 +19,33 @@ from pathlib import Path
 import yaml
 
 PAIRING_KEYS = ("data.val_subjects", "seed")
+NO_VALUE = "optimized_value is null: no validation data; set data.val_subjects to training subjects"
+NO_METRICS = "no metrics.json: the job failed or is still running"
 
 
-def read_jobs(runs: Path) -> dict[str, dict[tuple[str, str], float]]:
-    """{candidate: {(fold, seed): validation value}}; a candidate is its overrides minus fold and seed."""
-    jobs: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
-    for metrics_file in sorted(runs.rglob("metrics.json")):
-        overrides_file = metrics_file.parent / ".hydra" / "overrides.yaml"
-        metrics = json.loads(metrics_file.read_text())
-        value = metrics.get("optimized_value")
-        if value is None or not overrides_file.is_file():
-            continue  # a stage-1 sub-run, or a job without validation data
+Scores = dict[str, dict[tuple[str, str], float]]
+
+
+def read_jobs(runs: Path) -> tuple[Scores, dict[str, list[Path]]]:
+    """({candidate: {(fold, seed): validation value}}, the jobs that returned nothing, by why).
+
+    A job is a folder with Hydra's .hydra/overrides.yaml (a stage-2 job's stage1_* sub-runs are not jobs);
+    a candidate is its overrides minus fold and seed. A job without metrics.json failed or is still
+    running; one whose optimized_value is null had no validation data. Both are counted, never dropped
+    without a word.
+    """
+    jobs: Scores = defaultdict(dict)
+    nothing: dict[str, list[Path]] = {NO_VALUE: [], NO_METRICS: []}
+    for overrides_file in sorted(runs.rglob(".hydra/overrides.yaml")):
+        job = overrides_file.parent.parent
+        metrics_file = job / "metrics.json"
+        if not metrics_file.is_file():
+            nothing[NO_METRICS].append(job)
+            continue
+        value = json.loads(metrics_file.read_text()).get("optimized_value")
+        if value is None:
+            nothing[NO_VALUE].append(job)
+            continue
         overrides = [str(o) for o in yaml.safe_load(overrides_file.read_text()) or []]
         pairing = {
             o.split("=", 1)[0]: o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] in PAIRING_KEYS
@@ -37,7 +54,17 @@ def read_jobs(runs: Path) -> dict[str, dict[tuple[str, str], float]]:
             o for o in overrides if o.split("=", 1)[0] not in PAIRING_KEYS and not o.startswith("hydra.")
         )
         jobs[" ".join(rest)][(pairing.get("data.val_subjects", "?"), pairing.get("seed", "0"))] = float(value)
-    return dict(jobs)
+    return dict(jobs), nothing
+
+
+def nothing_returned(runs: Path, nothing: dict[str, list[Path]]) -> str:
+    """One line per kind of job that returned no validation value: how many, and which folders."""
+    lines = []
+    for why, folders in nothing.items():
+        if folders:
+            names = ", ".join(str(f.relative_to(runs)) for f in folders)
+            lines.append(f"{len(folders)} job(s) returned nothing ({why}): {names}")
+    return "\n".join(lines)
 
 
 def summary(jobs: dict[str, dict[tuple[str, str], float]], baseline: str | None) -> str:
@@ -66,12 +93,20 @@ def main() -> None:
         "--baseline", default=None, help="the candidate (its overrides, space-separated) to pair against"
     )
     args = parser.parse_args()
-    jobs = read_jobs(args.runs)
+    jobs, nothing = read_jobs(args.runs)
+    said = nothing_returned(args.runs, nothing)
     if not jobs:
         raise SystemExit(
             f"no job with a validation score below {args.runs}; did the sweep set data.val_subjects?"
+            + (f"\n{said}" if said else "")
         )
     print(summary(jobs, args.baseline))
+    total = sum(len(v) for v in jobs.values()) + sum(len(v) for v in nothing.values())
+    print(
+        f"\n{total} job(s) read; {total - sum(len(v) for v in nothing.values())} returned a validation value."
+    )
+    if said:
+        print(said)
 
 
 if __name__ == "__main__":

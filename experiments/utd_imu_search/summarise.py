@@ -1,8 +1,9 @@
 """Table of the fourth utd_stage1_imu search: `python -m experiments.utd_imu_search.summarise OUT_DIR`.
 
-Reads the per-config logs that run.sh writes (one line per fold x seed) and prints, per config, the
-mean final-epoch validation Top-1 and its paired difference from `current` over the (fold, seed) pairs
-both finished, with the standard error of that difference.
+Reads the per-config logs of the retired GPU search loop (`logs_h100/call*/<config>.log`, one line per
+fold x seed; the loop, run.sh, was deleted in commit dd6f001, see experiments/utd_imu_search/README.md)
+and prints, per config, the mean final-epoch validation Top-1 and its paired difference from `current`
+over the (fold, seed) pairs both finished, with the standard error of that difference.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def main() -> None:
     args = parser.parse_args()
     runs = read_runs(args.out_dir)
     if not runs:
-        raise SystemExit(f"no finished runs in {args.out_dir}; run experiments/utd_imu_search/run.sh first")
+        raise SystemExit(
+            f"no finished runs in {args.out_dir}; give a folder of the loop's logs, e.g. the logs_h100/call* files gathered into one folder"
+        )
     print(summary_table(runs))
 
 

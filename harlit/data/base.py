@@ -202,6 +202,11 @@ class HARDataModule(pl.LightningDataModule):
         """The settings that decide `split`, as `data.key=value` hints for when a split comes out unusable."""
         return []
 
+    def split_setting(self) -> dict[str, Any]:
+        """The settings that decide which samples train, validate and test, for metrics.json: a report
+        keeps runs apart that differ in any of them. Datasets add their own (subjects, cameras, ...)."""
+        return {"val_subjects": sorted(self.val_subjects)}
+
     # --- shared logic --------------------------------------------------------------------------
     @property
     def num_classes(self) -> int:
@@ -360,4 +365,8 @@ class HARDataModule(pl.LightningDataModule):
             "dropped": dict(self.dropped),
             "bad_samples": len(self.bad_samples),
             "imu_cut_to_trained_length": self.imu_cut,
+            "hidden_chosen_by": ("data.num_hidden" if self.num_hidden else "data.hidden_classes")
+            if self.hidden_classes
+            else "none",
+            **self.split_setting(),
         }

@@ -178,6 +178,14 @@ class ManifestDataModule(FileDataModule):
             is_test = np.isin(table.subjects, self.test_subjects)
         return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
+    def split_setting(self) -> dict[str, Any]:
+        test = (
+            {"test_split": "split column"}
+            if self.has_split
+            else {"test_subjects": sorted(self.test_subjects)}
+        )
+        return {**super().split_setting(), **test}
+
     def split_keys(self, table: SampleTable) -> list[str]:
         if self.has_split:
             return [f"the split column of {self.manifest}"]

@@ -336,6 +336,17 @@ class MMActDataModule(FileDataModule):
             train = ~test
         return np.flatnonzero(train), np.flatnonzero(test)
 
+    def split_setting(self) -> dict[str, Any]:
+        # The protocol and class count are in describe(); here what each protocol splits by.
+        if self.protocol == "cross_subject":
+            return {
+                "train_subjects": sorted(self.train_subjects),
+                **super().split_setting(),
+                "test_subjects": sorted(self.test_subjects),
+            }
+        group = PROTOCOL_GROUP[self.protocol]
+        return {**super().split_setting(), f"test_{group}s": sorted(self.test_groups[group])}
+
     def split_keys(self, table: SampleTable) -> list[str]:
         if self.protocol == "cross_subject":
             keys = [f"data.train_subjects={self.train_subjects}", f"data.test_subjects={self.test_subjects}"]

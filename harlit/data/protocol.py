@@ -132,6 +132,7 @@ class Splits:
     train_absent: dict[str, np.ndarray] = field(default_factory=dict)
     val_absent: dict[str, np.ndarray] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)  # samples the protocol left out, by reason
+    train_subjects: list[int] = field(default_factory=list)  # of the training split, validation ones included
 
     def seen_rows(self, modality: str) -> np.ndarray:
         """Training rows whose `modality` the model sees (stage 2 masks it on hidden-class rows)."""
@@ -168,6 +169,7 @@ class SplitProtocol:
         test: np.ndarray,
         units: np.ndarray | None = None,
     ) -> Splits:
+        train_subjects = sorted(int(s) for s in set(subjects[train].tolist()))
         is_val = np.isin(subjects[train], self.val_subjects)
         val, train = train[is_val], train[~is_val]
         if units is None:
@@ -177,7 +179,7 @@ class SplitProtocol:
         dropped = {"train_ratio": len(train) - len(subset)}
         train, train_absent = self._hide(labels, subset, "train", dropped)
         val, val_absent = self._hide(labels, val, "val", dropped)
-        return Splits(train, val, test, train_absent, val_absent, dropped)
+        return Splits(train, val, test, train_absent, val_absent, dropped, train_subjects)
 
     def _hide(
         self, labels: np.ndarray, rows: np.ndarray, split: str, dropped: dict[str, int]
@@ -199,7 +201,15 @@ class SplitProtocol:
 
         `split_keys` are the dataset's settings that decide its splits, as `key=value` hints. Hidden
         classes are absent from training by design, so only the visible test classes must be trained.
+        Validation subjects must be training subjects: any other gives no validation data, and a mistyped
+        fold would then select nothing without a word.
         """
+        strangers = sorted(set(self.val_subjects) - set(splits.train_subjects))
+        if strangers:
+            raise HarlitError(
+                f"data.val_subjects {strangers} are not training subjects of this {dataset} split, so they "
+                f"give no validation data; choose them among the training subjects {splits.train_subjects}."
+            )
         if len(splits.train) == 0:
             problem = "training split is empty"
         elif len(splits.test) == 0:

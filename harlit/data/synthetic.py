@@ -199,6 +199,14 @@ class SyntheticDataModule(HARDataModule):
         is_train = np.isin(table.subjects, self.train_subjects)
         return np.flatnonzero(is_train), np.flatnonzero(~is_train)
 
+    def split_setting(self) -> dict[str, Any]:
+        subjects = range(1, self.num_subjects + 1)
+        return {
+            "train_subjects": sorted(self.train_subjects),
+            **super().split_setting(),
+            "test_subjects": [s for s in subjects if s not in self.train_subjects],
+        }
+
     def split_keys(self, table: SampleTable) -> list[str]:
         return [
             f"data.num_subjects={self.num_subjects} (subjects {self.train_subjects} train, the others test)"

@@ -201,6 +201,13 @@ class UTDMHADDataModule(FileDataModule):
             np.isin(table.subjects, self.test_subjects)
         )
 
+    def split_setting(self) -> dict[str, Any]:
+        return {
+            "train_subjects": sorted(self.train_subjects),
+            **super().split_setting(),
+            "test_subjects": sorted(self.test_subjects),
+        }
+
     def split_keys(self, table: SampleTable) -> list[str]:
         found = sorted(set(table.subjects.tolist()))
         return [

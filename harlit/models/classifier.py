@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PLATEAU_MONITOR = "val/top1"  # what model/scheduler=plateau steps on (mode max)
 MODALITIES_OF = {"imu": ("imu",), "video": ("video",), "fusion": ("imu", "video")}
+VALIDATION_KEY = "harlit_validation"  # a checkpoint's validation metrics, of the epoch it ends
 
 
 def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -158,6 +159,11 @@ class HARClassifier(pl.LightningModule):
                 cleaned["video"] = {**video, "pretrained": "none"}
             checkpoint["hyper_parameters"] = cleaned
         checkpoint["harlit_preprocessing"] = self.preprocessing
+        if self._trainer is not None:
+            # The validation metrics of the epoch this checkpoint ends (ModelCheckpoint saves after they are
+            # logged): the tested epoch's, when a monitor picks this checkpoint (harlit.outputs).
+            metrics = self._trainer.callback_metrics
+            checkpoint[VALIDATION_KEY] = {k: float(v) for k, v in metrics.items() if k.startswith("val/")}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.preprocessing = checkpoint.get("harlit_preprocessing") or {}

@@ -1,8 +1,10 @@
 """The PNG outputs: data_ratio.png (Fig. 2), zero_shot.png (Fig. 3), robustness.png and one run's
 confusion_matrix.png.
 
-A model off the paper's setting (another fusion head, modality dropout) is drawn as its own line or bars,
-labelled [head, p], in a colour of its own."""
+A model other than its experiment's own (another fusion head, modality dropout), a *_paper experiment's
+model ([paper setting]) and a setting no label shows ('(val_subjects=[3])') are drawn as their own line
+or bars, labelled so, in a colour of their own. Robustness bars name whose head each is: concat_mlp is
+harlit's, concat_mlp_paper the paper's."""
 
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from harlit.errors import HarlitError
-from harlit.report.robustness import CONDITION_LABELS, CONDITIONS, REFERENCE_LABELS, Robustness
+from harlit.report.robustness import CONDITION_LABELS, CONDITIONS, Robustness, panel_of, reference_name
 from harlit.report.runs import Group, GroupKey, Run
 from harlit.report.selection import ratio_groups, zero_shot_groups
-from harlit.report.setups import METRIC_LABELS, TABLE2_ROWS
+from harlit.report.setups import HEAD_OWNERS, METRIC_LABELS, TABLE2_ROWS, UNKNOWN_HEAD
 
 SETUP_COLOURS = {
     "IMU": "tab:blue",
@@ -30,19 +32,20 @@ SETUP_COLOURS = {
     "RGB*+IMU": "tab:red",
     "IMU*+RGB*": "tab:purple",
 }
-# Models off the paper's setting, in the order they first appear in a figure.
+# Every other model and setting, in the order they first appear in a figure.
 VARIANT_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray", "gold", "navy", "teal")
 CONDITION_COLOURS = {"both": "tab:green", "imu_only": "tab:blue", "video_only": "tab:orange"}
 
 
 def colours_of(keys: Sequence[GroupKey]) -> dict[str, str | None]:
-    """A colour per label: the setup's own for the paper's setting, one of VARIANT_COLOURS otherwise."""
+    """A colour per label: the setup's own for harlit's own model of an experiment (no variant, no
+    distinguishing setting), one of VARIANT_COLOURS otherwise."""
     colours: dict[str, str | None] = {}
     variants = 0
     for key in keys:
         if key.label in colours:
             continue
-        if key.paper_setting:
+        if not key.variant and not key.shown:
             colours[key.label] = SETUP_COLOURS.get(key.setup)
         else:
             colours[key.label] = VARIANT_COLOURS[variants % len(VARIANT_COLOURS)]
@@ -94,8 +97,8 @@ def plot_data_ratio(groups: Sequence[Group], path: Path) -> bool:
                     marker="o",
                     capsize=4,
                     color=colours[label],
-                    linestyle="-" if key.paper_setting else "--",
-                    label=f"{TABLE2_ROWS[key.setup]}{f' [{key.variant}]' if key.variant else ''} "
+                    linestyle="--" if key.variant else "-",
+                    label=f"{TABLE2_ROWS[key.setup]}{f' [{key.variant}]' if key.variant else ''}{key.shown} "
                     f"(n={len(line[0].runs)})",
                 )
             ax.set_xlabel("training data used (%)")
@@ -150,20 +153,30 @@ def plot_zero_shot(groups: Sequence[Group], path: Path) -> bool:
     return True
 
 
+def robustness_tick(key: GroupKey) -> str:
+    """A bar group's name: head (and whose it is), modality dropout, and the rest of its label."""
+    head = "head unknown" if key.head == UNKNOWN_HEAD else key.head
+    owner = f"\n({HEAD_OWNERS[key.head].removesuffix(' head')})" if key.head in HEAD_OWNERS else ""
+    paper = "\n[paper setting]" if key.recipe == "paper" else ""
+    return f"{head}{owner}\np={key.modality_dropout:g}{paper}" + (
+        f"\n{key.shown.strip()}" if key.shown else ""
+    )
+
+
 def plot_robustness(robust: Robustness | None, path: Path) -> bool:
-    """Grouped bars per fusion model (head × modality dropout): Top-1 with both, IMU only and video only
-    (mean ± std over seeds), with the stage-1 IMU-only and video-only models as horizontal lines."""
+    """Grouped bars per fusion model (head × modality dropout), one panel per dataset and split: Top-1 with
+    both, IMU only and video only (mean ± std over seeds), the stage-1 models as horizontal lines."""
     if robust is None:
         return False
     plt = _pyplot()
-    datasets = robust.datasets
-    most = max(sum(r.key.dataset == d for r in robust.rows) for d in datasets)
+    panels, titles = robust.panels, robust.titles
+    most = max(sum(panel_of(r.key) == p for r in robust.rows) for p in panels)
     fig, axes = plt.subplots(
-        len(datasets), 1, figsize=(max(7.0, 1.6 * most + 3), 4.2 * len(datasets)), squeeze=False
+        len(panels), 1, figsize=(max(9.0, 2.2 * most + 6), 4.6 * len(panels)), squeeze=False
     )
     width = 0.8 / len(CONDITIONS)
-    for ax, dataset in zip(axes[:, 0], datasets, strict=True):
-        rows = [r for r in robust.rows if r.key.dataset == dataset]
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        rows = [r for r in robust.rows if panel_of(r.key) == panel]
         for i, condition in enumerate(CONDITIONS):
             xs, means, stds = [], [], []
             for j, row in enumerate(rows):
@@ -183,7 +196,7 @@ def plot_robustness(robust: Robustness | None, path: Path) -> bool:
                 label=CONDITION_LABELS[condition],
             )
         for condition in CONDITIONS[1:]:
-            ref = robust.references.get((dataset, condition))
+            ref = robust.references.get((panel, condition))
             if ref is None:
                 continue
             mean, std = ref.stats("top1")
@@ -193,19 +206,15 @@ def plot_robustness(robust: Robustness | None, path: Path) -> bool:
                 color=colour,
                 linestyle="--",
                 linewidth=1.2,
-                label=f"{REFERENCE_LABELS[condition]} (n={len(ref.runs)})",
+                label=f"{reference_name(condition, ref)} (n={len(ref.runs)})",
             )
             if not math.isnan(std):
                 ax.axhspan(mean - std, mean + std, color=colour, alpha=0.08)
-        ticks = [
-            f"{row.key.head}\np={row.key.modality_dropout:g}" + ("\n(paper)" if row.key.paper_setting else "")
-            for row in rows
-        ]
-        ax.set_xticks(range(len(rows)), ticks)
+        ax.set_xticks(range(len(rows)), [robustness_tick(row.key) for row in rows])
         ax.set_xlabel("fusion head, modality dropout p in training")
         ax.set_ylabel("Top-1 (%)")
         ax.set_ylim(0, 100)
-        ax.set_title(f"{dataset}: Top-1 with a modality missing at test (mean ± std over seeds)")
+        ax.set_title(f"{titles[panel]}: Top-1 with a modality missing at test\n(mean ± std over seeds)")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(plt, fig, path)
@@ -213,8 +222,8 @@ def plot_robustness(robust: Robustness | None, path: Path) -> bool:
 
 
 def choose_confusion_run(runs: Sequence[Run]) -> Run | None:
-    """The default run to draw: full data, nothing hidden, fusion before IMU before RGB, the paper's setting,
-    lowest seed. Give it training runs: an evaluation's confusion matrix is not the model's own test."""
+    """The default run to draw: full data, nothing hidden, fusion before IMU before RGB, an experiment's own
+    model (harlit's before the paper setting's), lowest seed. Give it training runs: an evaluation's confusion matrix is not the model's own test."""
     with_matrix = [r for r in runs if (r.path.parent / "confusion_matrix.json").is_file()]
     order = {"IMU+RGB": 0, "IMU": 1, "RGB": 2}
     return min(
@@ -224,7 +233,7 @@ def choose_confusion_run(runs: Sequence[Run]) -> Run | None:
             r.key.num_hidden > 0,
             r.key.train_ratio != 1.0,
             order.get(r.key.setup, 3),
-            not r.key.paper_setting,
+            bool(r.key.variant),
             r.key.head,
             r.key.modality_dropout,
             r.seed,

@@ -15,6 +15,7 @@ from harlit.report.figures import (
 )
 from harlit.report.robustness import robustness
 from harlit.report.runs import collect_runs, group_runs, split_evaluations
+from harlit.report.settings import label_settings
 from harlit.report.tables import write_csv, write_markdown
 
 
@@ -27,8 +28,8 @@ def make_report(
     "confusion". Evaluations (`python -m harlit.evaluate`) feed only the robustness table and figure.
     """
     dirs = [Path(d).expanduser() for d in dirs]
-    runs, dropped = collect_runs(dirs)
-    runs, evaluations, unused_evaluations = split_evaluations(runs)
+    collected = collect_runs(dirs)
+    runs, evaluations, unused_evaluations = split_evaluations(label_settings(collected.runs))
     groups = group_runs(runs)
     robust = robustness(groups, evaluations)
     out = Path(out).expanduser() if out else dirs[0]
@@ -53,6 +54,14 @@ def make_report(
         figures.append("confusion_matrix.png")
     write_csv(groups, written["csv"], robust)
     write_markdown(
-        groups, dropped, figures, dirs, written["md"], robust, len(evaluations), unused_evaluations
+        groups,
+        collected.dropped,
+        figures,
+        dirs,
+        written["md"],
+        robust,
+        len(evaluations),
+        unused_evaluations,
+        collected.copies,
     )
     return written

@@ -1,12 +1,13 @@
 """The robustness table: fusion models tested again with one modality absent for every test sample.
 
 Evaluations come from `python -m harlit.evaluate model=<run> eval.missing=[imu|video]` (metrics.json with
-"evaluation": true). One row per (dataset, head, modality dropout) of fusion models trained on all the
-data with nothing hidden: Top-1 with both modalities (the training runs' own tests), with IMU only (the
-evaluations with video missing), with video only (IMU missing), and the drop from both to each; the
-stage-1 IMU-only and video-only models of the dataset (paper's setting, all data, nothing hidden) follow
-as reference rows. Evaluations of models trained on part of the data or with hidden classes are counted
-as left out.
+"evaluation": true). One row per setting (GroupKey: head, modality dropout, experiment, split, ...) of
+fusion models trained on all the data with nothing hidden: Top-1 with both modalities (the training runs'
+own tests), with IMU only (the evaluations with video missing), with video only (IMU missing), and the
+drop from both to each. The rows come in panels, one per dataset and split (a split: MMAct protocol and
+class count, subjects, ...); each panel ends with its reference rows, the stage-1 IMU-only and
+video-only models of that dataset and split (an experiment's own model, all data, nothing hidden).
+Evaluations of models trained on part of the data or with hidden classes are counted as left out.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harlit.report.runs import Group, GroupKey, Run, group_order
+from harlit.report.runs import NOT_RECORDED, Group, GroupKey, Run, group_order
+from harlit.report.setups import head_label
 
 # Conditions in column order: what the model sees at test, and the modalities an evaluation lacks for it.
 CONDITIONS = ("both", "imu_only", "video_only")
@@ -25,10 +27,7 @@ CONDITION_LABELS = {"both": "both", "imu_only": "IMU only", "video_only": "video
 MISSING = {("video",): "imu_only", ("imu",): "video_only"}
 # The stage-1 model each single-modality condition is compared with.
 REFERENCE_SETUPS = {"imu_only": "IMU", "video_only": "RGB"}
-REFERENCE_LABELS = {
-    "imu_only": "IMU-only model (stage 1, reference)",
-    "video_only": "video-only model (stage 1, reference)",
-}
+REFERENCE_LABELS = {"imu_only": "IMU-only model", "video_only": "video-only model"}
 
 
 def is_full_fusion(key: GroupKey) -> bool:
@@ -37,9 +36,35 @@ def is_full_fusion(key: GroupKey) -> bool:
 
 
 def model_name(key: GroupKey) -> str:
-    """How the table names a fusion model, e.g. 'IMU+RGB, late, p=0.3' or '..., concat_mlp, p=0 (paper's setting)'."""
-    name = f"{key.setup}, {key.head}, p={key.modality_dropout:g}"
-    return f"{name} (paper's setting)" if key.paper_setting else name
+    """How the table names a fusion model, with whose head it is: 'IMU+RGB, concat_mlp (harlit's head),
+    p=0', 'IMU+RGB, late, p=0.3', or '..., concat_mlp_paper (the paper's head), p=0 [paper setting]'."""
+    name = f"{key.setup}, {head_label(key.head)}, p={key.modality_dropout:g}"
+    return name + (" [paper setting]" if key.recipe == "paper" else "") + key.shown
+
+
+def reference_name(condition: str, group: Group) -> str:
+    """A reference row's name, with the stage-1 experiment it comes from."""
+    experiment = group.key.experiment
+    source = f"stage 1, reference, {experiment}" if experiment else "stage 1, reference"
+    return f"{REFERENCE_LABELS[condition]} ({source}){group.key.shown}"
+
+
+Panel = tuple[str, tuple[tuple[str, str], ...]]  # (dataset, split): one data setting
+
+
+def panel_of(key: GroupKey) -> Panel:
+    return (key.dataset, key.split)
+
+
+def panel_titles(panels: Sequence[Panel]) -> dict[Panel, str]:
+    """Each panel's dataset, plus the split settings that tell it from the dataset's other panels."""
+    titles = {}
+    for panel in panels:
+        dataset, split = panel
+        others = [dict(p[1]) for p in panels if p[0] == dataset]
+        names = [n for n in dict(split) if len({o.get(n, NOT_RECORDED) for o in others}) > 1]
+        titles[panel] = dataset + (f" ({'; '.join(f'{n}={dict(split)[n]}' for n in names)})" if names else "")
+    return titles
 
 
 def paired_drop(both: Group | None, single: Group | None, metric: str = "top1") -> tuple[float, float, int]:
@@ -81,12 +106,17 @@ class RobustnessRow:
 @dataclass
 class Robustness:
     rows: list[RobustnessRow]
-    references: dict[tuple[str, str], Group]  # (dataset, condition) -> the stage-1 group
+    references: dict[tuple[Panel, str], Group]  # (panel, condition) -> the stage-1 group
     left_out: int  # evaluations of models with a training ratio < 1 or hidden classes
 
     @property
-    def datasets(self) -> list[str]:
-        return sorted({row.key.dataset for row in self.rows})
+    def panels(self) -> list[Panel]:
+        """The data settings of the rows, in row order."""
+        return list(dict.fromkeys(panel_of(row.key) for row in self.rows))
+
+    @property
+    def titles(self) -> dict[Panel, str]:
+        return panel_titles(self.panels)
 
 
 def robustness(groups: Sequence[Group], evaluations: Sequence[Run]) -> Robustness | None:
@@ -94,20 +124,20 @@ def robustness(groups: Sequence[Group], evaluations: Sequence[Run]) -> Robustnes
     used = [e for e in evaluations if is_full_fusion(e.key) and e.missing_at_test in MISSING]
     if not used:
         return None
-    datasets = {e.key.dataset for e in used}
+    panels = {panel_of(e.key) for e in used}
     rows: dict[GroupKey, RobustnessRow] = {}
     for g in groups:
-        if is_full_fusion(g.key) and g.key.dataset in datasets:
+        if is_full_fusion(g.key) and panel_of(g.key) in panels:
             rows.setdefault(g.key, RobustnessRow(g.key)).cells["both"] = g
     for e in used:
         row = rows.setdefault(e.key, RobustnessRow(e.key))
         row.cells.setdefault(MISSING[e.missing_at_test], Group(e.key)).runs.append(e)
-    references = {}
-    for g in groups:
+    references: dict[tuple[Panel, str], Group] = {}
+    for g in sorted(groups, key=lambda g: group_order(g.key)):  # the first in group order
         for condition, setup in REFERENCE_SETUPS.items():
-            plain = g.key.train_ratio == 1.0 and g.key.num_hidden == 0 and g.key.paper_setting
-            if g.key.setup == setup and plain and g.key.dataset in datasets:
-                references[(g.key.dataset, condition)] = g
+            own = g.key.train_ratio == 1.0 and g.key.num_hidden == 0 and g.key.plain  # harlit's first
+            if g.key.setup == setup and own and panel_of(g.key) in panels:
+                references.setdefault((panel_of(g.key), condition), g)
     return Robustness(
         rows=sorted(rows.values(), key=lambda row: group_order(row.key)),
         references=references,

@@ -1,5 +1,6 @@
 """The report's vocabulary: the metrics it reads, the setups (IMU, RGB, IMU+RGB, IMU*, ...) runs fall into,
-and the model variants (fusion head, modality dropout) that keep runs of one setup apart."""
+the model variants (fusion head, modality dropout) that keep runs of one setup apart, and whose each fusion
+head is (harlit's concat_mlp, the paper's concat_mlp_paper)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,19 @@ ZERO_SHOT_BASELINE = {
 }
 
 
-# The head a metrics.json without "head" had (older runs): the paper's fusion head, stage 1's linear one.
-PAPER_FUSION_HEAD = "concat_mlp"
+# Fusion heads (conf/model/head/). concat_mlp is harlit's: the paper's concatenation and two linear layers
+# with BatchNorm and dropout 0.5 added, the default of every harlit stage-2 experiment. concat_mlp_paper is
+# the paper's head as stated (two linear layers, one non-linearity), the head of the *_paper experiments.
+HARLIT_FUSION_HEAD = "concat_mlp"
+PAPER_FUSION_HEAD = "concat_mlp_paper"
 STAGE1_HEAD = "linear"
-# Fusion heads in the order the report lists them (the paper's first); others follow by name.
-HEAD_ORDER = (PAPER_FUSION_HEAD, "late", "gated", "attention")
+# A metrics.json without "head" (written before runs recorded it): its head is not known, and not assumed.
+UNKNOWN_HEAD = "unknown"
+HEAD_OWNERS = {HARLIT_FUSION_HEAD: "harlit's head", PAPER_FUSION_HEAD: "the paper's head"}
+# Fusion heads in the order the report lists them; others follow by name, an unknown head last.
+HEAD_ORDER = (HARLIT_FUSION_HEAD, PAPER_FUSION_HEAD, "late", "gated", "attention")
+# An experiment whose name ends so is the paper's stated setting (conf/experiment/*_paper.yaml).
+PAPER_SUFFIX = "_paper"
 
 
 def is_fusion(setup: str) -> bool:
@@ -32,19 +41,31 @@ def is_fusion(setup: str) -> bool:
     return "+" in setup
 
 
-def default_head(setup: str) -> str:
-    """The head of the paper's setting for a setup: concat_mlp for fusion, linear for stage 1."""
-    return PAPER_FUSION_HEAD if is_fusion(setup) else STAGE1_HEAD
+def default_head(setup: str, recipe: str = "harlit") -> str:
+    """The head a setup's experiments use by default: linear for stage 1; for fusion harlit's concat_mlp,
+    or the paper's concat_mlp_paper in a *_paper experiment (recipe "paper")."""
+    if not is_fusion(setup):
+        return STAGE1_HEAD
+    return PAPER_FUSION_HEAD if recipe == "paper" else HARLIT_FUSION_HEAD
 
 
 def head_rank(head: str) -> tuple[int, str]:
-    """Sort key of a head: HEAD_ORDER first, then any other by name."""
-    return (HEAD_ORDER.index(head), "") if head in HEAD_ORDER else (len(HEAD_ORDER), head)
+    """Sort key of a head: HEAD_ORDER first, then any other by name, an unknown head last."""
+    if head in HEAD_ORDER:
+        return (HEAD_ORDER.index(head), "")
+    return (len(HEAD_ORDER) + (head == UNKNOWN_HEAD), head)
+
+
+def head_label(head: str) -> str:
+    """A head as tables name it, with whose it is: 'concat_mlp (harlit's head)', 'head unknown', 'late'."""
+    if head == UNKNOWN_HEAD:
+        return "head unknown"
+    return f"{head} ({HEAD_OWNERS[head]})" if head in HEAD_OWNERS else head
 
 
 def variant_name(head: str, modality_dropout: float) -> str:
-    """A model variant as the report writes it, e.g. 'late, p=0.3'."""
-    return f"{head}, p={modality_dropout:g}"
+    """A model variant as the report writes it, e.g. 'late, p=0.3' or 'head unknown, p=0'."""
+    return f"{'head unknown' if head == UNKNOWN_HEAD else head}, p={modality_dropout:g}"
 
 
 def setup_of(modality: str, hidden_from: str, num_hidden: int) -> str:

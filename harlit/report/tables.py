@@ -3,8 +3,10 @@ report.md.
 
 report.md holds Table 2 (measured, then the paper's numbers labelled as quoted), the Fig. 2 and Fig. 3
 numbers as one table per dataset and metric, the robustness table where evaluations with a modality
-missing exist, and every group. A model off the paper's setting (another fusion head, modality dropout)
-is labelled with it, e.g. 'IMU + video [late, p=0.3]'; the paper's setting keeps the plain label.
+missing exist, and every group. A model other than its experiment's own (another fusion head, modality
+dropout) is labelled with it, e.g. 'IMU + video [late, p=0.3]'; a *_paper experiment's rows say
+[paper setting]; settings no column shows tell rows of one label apart, e.g. '(val_subjects=[3])'. The
+plain fusion row is harlit's head concat_mlp, and report.md says so: the paper's head is concat_mlp_paper.
 """
 
 from __future__ import annotations
@@ -20,24 +22,29 @@ from harlit.report.paths import shown_folder, shown_override
 from harlit.report.robustness import (
     CONDITION_LABELS,
     CONDITIONS,
-    REFERENCE_LABELS,
     Robustness,
     model_name,
+    panel_of,
+    reference_name,
 )
-from harlit.report.runs import IMU_SEEN_KEY, Group, GroupKey, shared_overrides
+from harlit.report.runs import IMU_SEEN_KEY, SPLIT_KEYS, Group, GroupKey, shared_overrides
 from harlit.report.selection import ratio_groups, zero_shot_groups
+from harlit.report.settings import setting_notes
 from harlit.report.setups import METRIC_LABELS, METRICS, TABLE2_ROWS, default_head
 
 CSV_COLUMNS = [
     "source",
     "dataset",
     "setup",
+    "label",
+    "experiment",
     "head",
     "modality_dropout",
     "missing_at_test",
     "train_ratio",
     "num_hidden",
     "hidden_from",
+    *SPLIT_KEYS,
     "n_seeds",
     "seeds",
     *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")],
@@ -80,12 +87,15 @@ def group_row(g: Group, source: str, missing: str = "") -> dict[str, Any]:
         "source": source,
         "dataset": g.key.dataset,
         "setup": g.key.setup,
+        "label": g.key.label,
+        "experiment": g.key.experiment,
         "head": g.key.head,
         "modality_dropout": g.key.modality_dropout,
         "missing_at_test": missing,
         "train_ratio": g.key.train_ratio,
         "num_hidden": g.key.num_hidden,
         "hidden_from": ",".join(sorted({r.hidden_from for r in g.runs})),
+        **dict(g.key.split),
         "n_seeds": len(g.runs),
         "seeds": " ".join(map(str, g.seeds)),
     }
@@ -116,7 +126,8 @@ def csv_rows(groups: Sequence[Group], robust: Robustness | None = None) -> list[
             "source": QUOTED_SOURCE,
             "dataset": paper.dataset,
             "setup": paper.setup,
-            "head": default_head(paper.setup),
+            "label": paper.setup,
+            "head": default_head(paper.setup, "paper"),
             "modality_dropout": 0.0,
             "missing_at_test": "",
             "train_ratio": 1.0,
@@ -143,10 +154,12 @@ def write_csv(groups: Sequence[Group], path: Path, robust: Robustness | None = N
 
 
 def table2_row(key: GroupKey, beside_paper_recipe: bool = False) -> str:
-    """A group's Table 2 row name: 'IMU + video', 'IMU + video [late, p=0.3]' off the paper's setting,
-    'IMU only [paper setting]' for a *_paper experiment, and '[harlit setting]' beside such a row."""
+    """A group's Table 2 row name: 'IMU + video', 'IMU + video [late, p=0.3]' for another model,
+    'IMU only [paper setting]' for a *_paper experiment, '[harlit setting]' beside such a row, and the
+    settings that tell it from another row of that name, e.g. 'IMU only (val_subjects=[3])'."""
     variant = key.variant or ("harlit setting" if beside_paper_recipe else "")
-    return f"{TABLE2_ROWS[key.setup]} [{variant}]" if variant else TABLE2_ROWS[key.setup]
+    name = f"{TABLE2_ROWS[key.setup]} [{variant}]" if variant else TABLE2_ROWS[key.setup]
+    return name + key.shown
 
 
 def table2_markdown(groups: Sequence[Group]) -> list[str]:
@@ -221,7 +234,8 @@ def pivot_markdown(title: str, groups: Sequence[Group], column: str, metrics: Se
 
 
 def robustness_markdown(robust: Robustness) -> list[str]:
-    """The robustness table: Top-1 of each fusion model with both, IMU only, video only, and the drops."""
+    """The robustness table: Top-1 of each fusion model with both, IMU only, video only, and the drops;
+    one block per dataset and split, its stage-1 references last."""
     lines = [
         "## Robustness: a modality missing at test (all training data, no hidden classes)",
         "",
@@ -229,8 +243,9 @@ def robustness_markdown(robust: Robustness) -> list[str]:
         "*video only*: the same models tested with video / IMU absent for every test sample "
         "(`python -m harlit.evaluate eval.missing=[video]` / `[imu]`). A drop is both minus single per "
         "seed, in percentage points, mean ± std over the seeds with both numbers. p is "
-        "model.modality_dropout in training; the paper's setting is concat_mlp, p=0. The stage-1 rows are "
-        "the single-modality models trained on their own (reference).",
+        "model.modality_dropout in training. concat_mlp is harlit's head (the paper's two linear layers "
+        "with BatchNorm and dropout 0.5 added), concat_mlp_paper the paper's as stated. The stage-1 rows "
+        "are the single-modality models trained on their own (reference).",
         "",
         "| dataset | model | seeds | "
         + " | ".join(CONDITION_LABELS[c] for c in CONDITIONS)
@@ -243,19 +258,21 @@ def robustness_markdown(robust: Robustness) -> list[str]:
     def cell(mean: float, std: float, n: int, n_row: int) -> str:
         return fmt(mean, std) + (f" (n={n})" if n and n != n_row else "")
 
-    for dataset in robust.datasets:
-        for row in (r for r in robust.rows if r.key.dataset == dataset):
+    titles = robust.titles
+    for panel in robust.panels:
+        title = titles[panel]
+        for row in (r for r in robust.rows if panel_of(r.key) == panel):
             n_row = row.seeds("both") or max(row.seeds(c) for c in CONDITIONS)
             cells = [cell(*row.stats(c), row.seeds(c), n_row) for c in CONDITIONS]
             cells += [cell(*row.drop(c), n_row) for c in CONDITIONS[1:]]
-            lines.append(f"| {dataset} | {model_name(row.key)} | {n_row} | " + " | ".join(cells) + " |")
+            lines.append(f"| {title} | {model_name(row.key)} | {n_row} | " + " | ".join(cells) + " |")
         for condition in CONDITIONS[1:]:
-            ref = robust.references.get((dataset, condition))
+            ref = robust.references.get((panel, condition))
             if ref is None:
                 continue
             cells = [fmt(*ref.stats("top1")) if c == condition else "" for c in CONDITIONS]
             lines.append(
-                f"| {dataset} | {REFERENCE_LABELS[condition]} | {len(ref.runs)} | "
+                f"| {title} | {reference_name(condition, ref)} | {len(ref.runs)} | "
                 + " | ".join(cells)
                 + " |  |  |"
             )
@@ -278,12 +295,13 @@ def write_markdown(
     robust: Robustness | None = None,
     missing_evaluations: int = 0,
     unused_evaluations: int = 0,
+    copies: int = 0,
 ) -> None:
     """report.md: settings, Table 2, Fig. 2 and Fig. 3 tables where their runs exist, the robustness
     table where evaluations with a modality missing exist, all groups, figures.
 
     `groups` are training runs only; `missing_evaluations` counts evaluations with a modality missing,
-    `unused_evaluations` those with both modalities present.
+    `unused_evaluations` those with both modalities present, `copies` second copies of one run read once.
     Folders and path-valued overrides are shown without the machine's paths (see harlit.report.paths).
     """
     runs = [r for g in groups for r in g.runs]
@@ -293,7 +311,13 @@ def write_markdown(
         "",
         f"Runs read from: {', '.join(shown_folder(d, path.parent) for d in dirs)}. {len(runs)} runs in "
         f"{len(groups)} groups"
-        + (f"; {dropped} older duplicate run(s) of a seed ignored." if dropped else "."),
+        + (f"; {dropped} older duplicate run(s) of a seed ignored" if dropped else "")
+        + (
+            f"; {copies} second copy(ies) of a run (a stage-1 run's metrics.json in the registry) counted once"
+            if copies
+            else ""
+        )
+        + ".",
         "Numbers are test-set percentages, mean ± sample std (ddof=1) over seeds; n = seeds.",
         "",
     ]
@@ -315,13 +339,7 @@ def write_markdown(
             + ".",
             "",
         ]
-    if any(not g.key.paper_setting for g in groups):
-        lines += [
-            "Models off the paper's setting (a fusion head other than concat_mlp, or modality dropout "
-            "p > 0) are kept apart and labelled [head, p] in every table and figure; fusion rows without "
-            "a label are the paper's concat_mlp, p=0.",
-            "",
-        ]
+    lines += setting_notes(groups)
     if any(g.imu_seen for g in groups):
         lines += [IMU_SEEN_NOTE, ""]
     if overrides:

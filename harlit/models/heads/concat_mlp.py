@@ -1,4 +1,8 @@
-"""The paper's fusion head: concatenated modality features -> Linear -> [BN] -> ReLU -> Dropout -> Linear."""
+"""Concatenation fusion: modality features -> Linear -> [BN] -> ReLU -> Dropout -> Linear.
+
+As `concat_mlp` (harlit's head, the default) it has BatchNorm and dropout 0.5; as `concat_mlp_paper`
+(conf/model/head/concat_mlp_paper.yaml) neither, which is the paper's head as stated: two linear layers
+and one non-linearity."""
 
 from __future__ import annotations
 
