@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +29,10 @@ from harlit.train import train
 from harlit.trained import load_model, save_model_file
 from tests.conftest import QUIET, TINY
 from tests.data_fixtures import TINY_LOADER
+from tests.test_use_trained import predict_cfg, read_rows
 
 SEGMENT_CLASSES = ("wave_window", "shake_table", "wipe_door")  # three different motions, in this order
 SUBJECT = 2  # a test subject of the runs below
-
-
-def predict_cfg(tmp_path: Path, model: Path, *overrides: str):
-    return compose_config(
-        [
-            f"model_path={model}",
-            *overrides,
-            f"paths.root_dir={tmp_path}",
-            f"paths.output_dir={tmp_path / 'pred'}",
-        ],
-        config_name="predict",
-    )
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def generated_sample(name: str, min_length: int) -> tuple[np.ndarray, np.ndarray]:
