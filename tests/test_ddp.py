@@ -156,6 +156,7 @@ def test_ddp_test_metrics_equal_single_process_on_the_same_checkpoint(ddp_run: d
         ddp_run["run_dir"] / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False
     )
     model.load_state_dict(state["state_dict"])
+    datamodule.setup("fit")  # every split, so the test split is normalised with the training statistics
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
     )
