@@ -75,6 +75,22 @@ def test_the_config_builds_the_encoder_with_every_default_listed(name: str) -> N
     assert isinstance(encoder, cls) and encoder.out_dim == out_dim and encoder.in_channels == 6
 
 
+@pytest.mark.parametrize(
+    "experiment", ["utd_stage1_imu", "utd_stage1_imu_paper", "mmact_stage1_imu_paper", "utd_stage2"]
+)
+def test_the_choice_on_top_of_an_experiment_gets_the_encoder_s_own_defaults(experiment: str) -> None:
+    """The UTD experiment's BatchNorm comes with its choice of imu_cnn_bn, not as a model.imu.norm key that
+    another encoder would be handed (and refuse)."""
+    cfg = compose_config(
+        [f"+experiment={experiment}", "model/imu_encoder=resnet1d"], return_hydra_config=False
+    )
+    node = OmegaConf.to_container(cfg.model.imu, resolve=True)
+    assert node.pop("in_channels") == cfg.data.imu_channels
+    assert node == {k: v for k, v in encoder_config("resnet1d").items() if k != "in_channels"}
+    plain = compose_config([f"+experiment={experiment}"], return_hydra_config=False)
+    assert plain.model.imu.norm == ("batch" if experiment == "utd_stage1_imu" else "none")
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("length", [None, 64, 97])  # None: exactly the receptive field
 def test_forward_gives_one_feature_vector_per_sample(name: str, length: int | None) -> None:
