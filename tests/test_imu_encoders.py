@@ -22,7 +22,7 @@ from harlit.errors import HarlitError
 from harlit.models.deepconvlstm import DeepConvLSTM
 from harlit.models.imu_resnet import ResNet1dEncoder
 from harlit.models.imu_transformer import ConvTransformerEncoder
-from harlit.stage1 import key_of
+from harlit.stage1 import key_of, stage1_config
 from harlit.train import train
 from harlit.trained import load_model
 from tests.conftest import TINY, run_harlit, tiny_stage2
@@ -264,6 +264,13 @@ def test_stage2_builds_the_encoder_its_stage1_run_trained(stage1_runs, shared_ro
     assert (
         0.0 <= json.loads((shared_root / f"stage2_{name}" / "metrics.json").read_text())["test/top1"] <= 1.0
     )
+
+
+@pytest.mark.parametrize("experiment", ["synthetic_stage2", "utd_stage2"])
+def test_a_choice_on_a_stage2_command_line_reaches_its_stage1_run(make_cfg, experiment: str) -> None:
+    cfg = make_cfg([f"+experiment={experiment}", "model/imu_encoder=deepconvlstm"], tiny=False)
+    imu = OmegaConf.to_container(stage1_config(cfg, "imu").model.imu, resolve=True)
+    assert imu == encoder_config("deepconvlstm")  # utd_stage1_imu's imu_cnn_bn does not leak its norm key
 
 
 def test_the_encoder_choice_is_in_the_registry_key(make_cfg) -> None:
