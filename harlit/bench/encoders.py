@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
-import time
 from typing import Any
 
 import torch
@@ -28,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harlit.bench.machine import load_average, machine
 from harlit.bench.tables import markdown_table
-from harlit.bench.timing import synchronize
+from harlit.bench.timing import median_step_seconds
 from harlit.config import CONFIG_DIR, compose_config, instantiate
 from harlit.errors import HarlitError
 
@@ -116,21 +114,12 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for name in names:  # warm-up
-        step(name)
-    for _ in range(args.rounds):
-        for name in names:
-            for _ in range(args.steps):
-                start = time.perf_counter()
-                step(name)
-                synchronize(device)
-                times[name].append(time.perf_counter() - start)
+    medians = median_step_seconds(step, list(names), device, args.rounds, args.steps)
     reference = PAPER_ENCODER[args.modality]
     figures: dict[str, dict[str, Any]] = {}
     for name in names:
         count, gflops = counted(args.modality, name)
-        median = statistics.median(times[name])
+        median = medians[name]
         batch = steps[name][3].shape[0]
         figures[name] = {
             "params_m": count / 1e6,
