@@ -25,8 +25,13 @@ ENCODER_DATA_KEYS = {
     "imu": ("imu_channels", "imu_devices", "imu_length", "sensor_rate"),
     "video": ("num_frames", "frame_size", "video_resize"),
 }
-# Encoder settings that are stage 2's own: which S3D blocks it fine-tunes, and the memory layout.
+# Encoder settings that are stage 2's own: which video blocks it fine-tunes, and the memory layout.
 STAGE2_ENCODER_KEYS = {"imu": (), "video": ("trainable_blocks", "channels_last")}
+# The config group that chooses each encoder; a choice on a stage-2 command line trains (or finds) that
+# encoder in stage 1 (harlit.stage1.stage1_config) and must agree with an explicit encoder file.
+ENCODER_GROUPS = {"imu": "model/imu_encoder", "video": "model/video_encoder"}
+# What tells two encoders apart: the class, and the torchvision architecture of a video encoder.
+ENCODER_IDENTITY = ("_target_", "arch")
 
 
 def _contract_keys(modality: str, encoder: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,6 +64,15 @@ def check_overrides(
     fixed = _contract_keys(modality, encoder, data)
     for override in task_overrides(cfg):
         key = override_key(override)
+        if key == ENCODER_GROUPS[modality]:
+            chosen = {k: cfg.model[modality].get(k) for k in ENCODER_IDENTITY}
+            trained = {k: encoder.get(k) for k in ENCODER_IDENTITY}
+            if chosen != trained:
+                raise HarlitError(
+                    f"{override.lstrip('+')} contradicts {source}, a {_encoder_name(trained)} encoder; drop the "
+                    f"override to use that file, or drop model.{modality}_ckpt to train the chosen encoder."
+                )
+            continue
         governed = _governing(key, fixed)
         if governed is None:
             continue
@@ -70,6 +84,10 @@ def check_overrides(
                 f"override to use that encoder, or train another one with "
                 f"'stage1_overrides.{modality}=[\"{key}={_show(wanted)}\"]'."
             )
+
+
+def _encoder_name(identity: Mapping[str, Any]) -> str:
+    return str(identity.get("arch") or str(identity.get("_target_")).rsplit(".", 1)[-1])
 
 
 def _show(value: Any) -> str:

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from harlit import dist
 from harlit.build import build_datamodule, run_dir
 from harlit.config import compose_config, override_key, task_overrides, to_plain
-from harlit.contract import ENCODER_DATA_KEYS, ENCODER_MODALITIES
+from harlit.contract import ENCODER_DATA_KEYS, ENCODER_GROUPS, ENCODER_MODALITIES
 from harlit.encoder_file import ENCODER_FILE
 from harlit.errors import HarlitError
 from harlit.io import atomic_write_json
@@ -202,7 +202,8 @@ def stage1_config(cfg: DictConfig, modality: str) -> DictConfig:
     """The config of the stage-1 run this stage-2 run depends on, for one modality.
 
     It is the stage-1 experiment named in `stage1.<modality>`, plus the overrides of this run that
-    `reaches_stage1`, plus `stage1_overrides.<modality>`.
+    `reaches_stage1` or choose this modality's encoder (`model/<modality>_encoder=NAME`), plus
+    `stage1_overrides.<modality>`.
     """
     experiment = cfg.stage1.get(modality)
     if not experiment:
@@ -211,7 +212,7 @@ def stage1_config(cfg: DictConfig, modality: str) -> DictConfig:
         )
     overrides = [
         f"+experiment={experiment}",
-        *[o for o in task_overrides(cfg) if reaches_stage1(o)],
+        *[o for o in task_overrides(cfg) if reaches_stage1(o) or override_key(o) == ENCODER_GROUPS[modality]],
         *own_overrides(cfg, modality),
         f"paths.output_dir={run_dir(cfg) / f'stage1_{modality}'}",
     ]

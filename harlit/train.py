@@ -26,6 +26,7 @@ from harlit.errors import HarlitError
 from harlit.io import atomic_write_text
 from harlit.loggers import finish_runs, log_config
 from harlit.models.classifier import check_settings as check_model_settings
+from harlit.models.video_encoder import check_clip_settings
 from harlit.outputs import (
     check_monitor,
     logged_metrics,
@@ -75,6 +76,8 @@ def validate(cfg: DictConfig) -> dict[str, stage1.Dependency]:
     check_monitor(monitor_of(cfg), bool(cfg.data.get("val_subjects")))
     dist.check_devices(cfg)
     build_datamodule(cfg)  # the data settings (hidden classes, protocol, ...) are checked on construction
+    if model.modality == "video":  # a stage-2 run's clips are its stage-1 runs', checked below
+        check_clip_settings(model.video, int(cfg.data.num_frames), int(cfg.data.frame_size))
     if model.modality != "fusion":
         return {}
     needs = stage1.dependencies(cfg)

@@ -14,6 +14,7 @@ from harlit.bench import cli, timeline, train_config, train_runs, what_ifs
 from harlit.bench.generated import TEST_SAMPLE, TreeSpec, build_utd_tree
 from harlit.bench.timing import StepTimer
 from harlit.build import build_datamodule, build_model
+from harlit.config import CONFIG_DIR
 
 
 def test_bench_measures_pipeline_and_ceiling_and_writes_json(
@@ -452,3 +453,18 @@ def test_nothing_outside_the_tests_imports_them_or_edits_sys_path() -> None:
         if re.search(r"^\s*(from tests\b|import tests\b)|sys\.path\.", path.read_text(), re.MULTILINE)
     ]
     assert offending == []
+
+
+def test_the_encoders_benchmark_counts_and_times_every_encoder(capsys: pytest.CaptureFixture) -> None:
+    figures = cli.main(["encoders", "--modality", "imu", "--steps", "1", "--rounds", "1", "--batch", "2"])
+    names = sorted(p.stem for p in (CONFIG_DIR / "model" / "imu_encoder").glob("*.yaml"))
+    assert sorted(figures) == names
+    # The paper's CNN at 6 channels: 86,720 parameters; its FLOPs are two per multiply-add of its convolutions.
+    assert figures["imu_cnn"]["params_m"] == pytest.approx(0.08672)
+    macs = 6 * 32 * 24 * 73 + 32 * 64 * 16 * 58 + 64 * 96 * 8 * 51  # output lengths 96-23, 73-15, 58-7
+    assert figures["imu_cnn"]["gflops"] == pytest.approx(2 * macs / 1e9, rel=1e-3)
+    assert all(f["ms_per_step"] > 0 and f["out_dim"] > 0 for f in figures.values())
+    out = capsys.readouterr().out
+    assert "| imu_cnn | 0.09 |" in out and "step vs imu_cnn" in out
+    video = cli.main(["encoders", "--only", "r3d_18", "s3d", "--steps", "1", "--rounds", "1", "--batch", "2"])
+    assert video["s3d"]["gflops"] == pytest.approx(35.96, abs=0.01)  # torchvision's own figure: 17.98 GMACs

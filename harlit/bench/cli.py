@@ -5,6 +5,7 @@
     python -m harlit.bench cache      # epoch from the cache vs on the fly; cache-format accuracy data
     python -m harlit.bench heads      # stage-2 step time of each fusion head
     python -m harlit.bench predict    # prediction throughput through harlit.load_model
+    python -m harlit.bench encoders   # every encoder: parameters, FLOPs, model-only training-step time
 
 `python -m harlit.bench BENCHMARK --help` describes each one.
 """
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from harlit.bench import cache, heads, predict, prepare, train
+from harlit.bench import cache, encoders, heads, predict, prepare, train
 from harlit.errors import exit_on_user_error
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "cache": cache,
     "heads": heads,
     "predict": predict,
+    "encoders": encoders,
 }
 
 

@@ -12,13 +12,11 @@ median step time per head is reported. At 16x224x224 (`--frames 16 --size 224`) 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
-from harlit.bench.timing import synchronize
+from harlit.bench.timing import median_step_seconds
 from harlit.build import build_model
 from harlit.config import compose_config
 
@@ -59,18 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         optimizers[head].step()
         optimizers[head].zero_grad(set_to_none=True)
 
-    times: dict[str, list[float]] = {h: [] for h in HEADS}
-    for head in HEADS:  # warm-up
-        for _ in range(3):
-            step(head)
-    for _ in range(args.rounds):
-        for head in HEADS:
-            for _ in range(args.steps):
-                start = time.perf_counter()
-                step(head)
-                synchronize(device)
-                times[head].append(time.perf_counter() - start)
-    medians = {head: statistics.median(times[head]) for head in HEADS}
+    medians = median_step_seconds(step, list(HEADS), device, args.rounds, args.steps, warmup=3)
     print(
         f"{args.device}, batch {args.batch}, {args.frames}x{args.size}x{args.size} clips, "
         f"torch threads {torch.get_num_threads()}"

@@ -44,6 +44,30 @@ def interleaved(
     return times
 
 
+def median_step_seconds(
+    step: Callable[[str], object],
+    names: list[str],
+    device: torch.device,
+    rounds: int,
+    steps: int,
+    warmup: int = 1,
+) -> dict[str, float]:
+    """Median wall seconds of `step(name)` for each name, the names taking turns in every round, so drift
+    on a shared machine hits each alike; `warmup` untimed steps each first."""
+    for name in names:
+        for _ in range(warmup):
+            step(name)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            for _ in range(steps):
+                start = time.perf_counter()
+                step(name)
+                synchronize(device)
+                times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
 def best(values: list[tuple[float, float]]) -> tuple[float, float]:
     """Best wall and best CPU seconds: the least disturbed round of each."""
     return min(v[0] for v in values), min(v[1] for v in values)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,11 +10,8 @@ import torch
 from torch import nn
 from torchvision.models.video import S3D_Weights, s3d
 
-from harlit.constants import KINETICS_MEAN, KINETICS_STD
 from harlit.errors import HarlitError
-from harlit.safe_load import load_weights_only, pickled_code_error, refused_as_code
-
-log = logging.getLogger(__name__)
+from harlit.models.video_encoder import VideoEncoder, load_backbone_weights, pretrained_state, weights_path
 
 # torchvision keeps S3D's blocks in an unnamed Sequential; these are the names of the original
 # S3D/I3D graph, in torchvision's order, so configs can say "Mixed_4c" instead of an index.
@@ -37,58 +33,21 @@ S3D_BLOCK_NAMES = (
     "Mixed_5b",
     "Mixed_5c",
 )
+S3D_STAGE2_BLOCKS = ("Mixed_4c", "Mixed_5c")  # the paper's stage-2 fine-tuning
 
 
 def kinetics_weights_path() -> Path:
     """Where torch.hub caches the Kinetics-400 S3D weights."""
-    url = S3D_Weights.KINETICS400_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    return weights_path(S3D_Weights.KINETICS400_V1)
 
 
-def _load_pretrained(model: nn.Module, pretrained: str | None) -> None:
-    if pretrained in (None, "none", "None", ""):
-        return
-    if pretrained == "kinetics400":
-        weights = S3D_Weights.KINETICS400_V1
-        target = kinetics_weights_path()
-        try:
-            state = weights.get_state_dict(progress=False, check_hash=False, weights_only=True)
-        except Exception as err:  # offline: URLError, socket errors, partial downloads
-            if refused_as_code(err):
-                raise pickled_code_error("the cached Kinetics-400 S3D weights", target) from None
-            raise HarlitError(
-                f"the Kinetics-400 S3D weights are not cached and could not be downloaded ({type(err).__name__}); "
-                f"download {weights.url} and put it at {target}, or set model.video.pretrained=none."
-            ) from None
-    else:
-        path = Path(pretrained).expanduser()
-        if not path.is_file():
-            raise HarlitError(
-                f"model.video.pretrained={pretrained!r} is neither 'none', 'kinetics400' nor an existing file; "
-                "give the path of an S3D state dict."
-            )
-        state = load_weights_only(path, "the S3D state dict", fix="give the path of an S3D state dict")
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-    features = {k: v for k, v in state.items() if k.startswith("features.")}
-    missing, unexpected = model.load_state_dict(features, strict=False)
-    missing = [k for k in missing if k.startswith("features.")]
-    if missing or unexpected:
-        raise HarlitError(
-            f"the S3D weights {pretrained!r} do not match torchvision's S3D ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected keys); use a torchvision S3D state dict."
-        )
-
-
-class S3DEncoder(nn.Module):
+class S3DEncoder(VideoEncoder):
     """S3D backbone as a feature extractor, with a named subset of trainable blocks.
 
-    Input: clips (batch, 3, time, height, width), uint8 in [0, 255] or float in [0, 1]; normalised here
-    with the Kinetics statistics. Output: (batch, 1024). Any clip size the S3D features accept works,
-    so tiny clips run on a CPU.
-
-    Frozen blocks take no gradient and always stay in eval mode, so their BatchNorm statistics never move.
+    Output: (batch, 1024). Any clip size the S3D features accept works, so tiny clips run on a CPU.
     """
 
+    name = "S3D"
     out_dim = 1024
 
     def __init__(
@@ -108,51 +67,15 @@ class S3DEncoder(nn.Module):
                     module.momentum = bn_momentum
         if len(backbone.features) != len(S3D_BLOCK_NAMES):
             raise RuntimeError("torchvision's S3D layout changed; update S3D_BLOCK_NAMES")
-        _load_pretrained(backbone, pretrained)
+        state = pretrained_state(pretrained, S3D_Weights.KINETICS400_V1, self.name)
+        if state is not None:
+            load_backbone_weights(backbone, state, ("classifier",), str(pretrained), self.name)
         self.blocks = nn.Sequential(OrderedDict(zip(S3D_BLOCK_NAMES, backbone.features, strict=True)))
-        self.trainable_blocks = self._resolve_trainable(trainable_blocks)
-        for name, block in self.blocks.named_children():
-            block.requires_grad_(name in self.trainable_blocks)
-        self.channels_last = channels_last
-        self.register_buffer("mean", torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(KINETICS_STD).view(1, 3, 1, 1, 1), persistent=False)
-        self.train()  # frozen blocks start in eval mode: Lightning does not call .train() before fitting
-
-    @staticmethod
-    def _resolve_trainable(trainable_blocks: Sequence[str] | str) -> tuple[str, ...]:
-        if isinstance(trainable_blocks, str):
-            if trainable_blocks == "all":
-                return S3D_BLOCK_NAMES
-            if trainable_blocks == "none":
-                return ()
-            trainable_blocks = [trainable_blocks]
-        unknown = [b for b in trainable_blocks if b not in S3D_BLOCK_NAMES]
-        if unknown:
-            mixed = [n for n in S3D_BLOCK_NAMES if n.startswith("Mixed")]
-            raise HarlitError(
-                f"unknown S3D block {unknown[0]!r} in model.video.trainable_blocks; choose from {mixed}, 'all' or 'none'."
-            )
-        return tuple(trainable_blocks)
-
-    def train(self, mode: bool = True) -> S3DEncoder:
-        super().train(mode)
-        for name, block in self.blocks.named_children():
-            if name not in self.trainable_blocks:
-                block.eval()
-        return self
-
-    def normalize(self, clips: torch.Tensor) -> torch.Tensor:
-        clips = clips.float().div_(255.0) if clips.dtype == torch.uint8 else clips.float()
-        return (clips - self.mean) / self.std
+        self._init_input(S3D_Weights.KINETICS400_V1, channels_last)
+        self._init_blocks(dict(self.blocks.named_children()), trainable_blocks, S3D_STAGE2_BLOCKS)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        if clips.dim() != 5 or clips.shape[1] != 3:
-            raise HarlitError(
-                f"the S3D encoder expects clips (batch, 3, time, height, width), got {tuple(clips.shape)}."
-            )
-        x = self.normalize(clips)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last_3d)
+        x = self.prepared(clips)
         try:
             x = self.blocks(x)
         except RuntimeError as err:

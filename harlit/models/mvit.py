@@ -1,0 +1,60 @@
+"""Video encoders: torchvision's Multiscale Vision Transformers, mvit_v1_b and mvit_v2_s (Fan et al., 2021;
+Li et al., 2022) -> 768-d, the class token after the final norm.
+
+torchvision builds MViT for one clip size, 16 frames of 224x224 (its positional embeddings and pooling
+are laid out for it), so that is the only size these encoders take. Blocks: conv_proj (with the
+positional encoding), blocks.0 ... blocks.15 and the final norm; stage 2 fine-tunes blocks.14, blocks.15
+and the final LayerNorm, which normalises only their output.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from torchvision.models.video import mvit_v1_b, mvit_v2_s
+
+from harlit.errors import HarlitError
+from harlit.models.video_encoder import TorchvisionVideoEncoder
+
+MVIT_CLIP = (16, 224, 224)  # frames, height, width
+
+
+class _ProjectionAndPosition(nn.Module):
+    """conv_proj and pos_encoding as one block: the patch embedding and where each patch sits."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.parts = [model.conv_proj, model.pos_encoding]  # a list: registered by the model, not here
+
+    def requires_grad_(self, requires_grad: bool = True) -> _ProjectionAndPosition:
+        for part in self.parts:
+            part.requires_grad_(requires_grad)
+        return self
+
+    def train(self, mode: bool = True) -> _ProjectionAndPosition:
+        for part in self.parts:
+            part.train(mode)
+        return self
+
+
+class MViTEncoder(TorchvisionVideoEncoder):
+    """MViT v1-B or v2-S; clips must be 16x224x224."""
+
+    ARCHS = {"mvit_v1_b": mvit_v1_b, "mvit_v2_s": mvit_v2_s}
+    CLASSIFIER = "head"
+
+    def blocks_of(self, model: nn.Module) -> dict[str, nn.Module]:
+        blocks: dict[str, nn.Module] = {"conv_proj": _ProjectionAndPosition(model)}
+        blocks.update({f"blocks.{i}": block for i, block in enumerate(model.blocks)})
+        blocks["norm"] = model.norm
+        return blocks
+
+    def stage2_of(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return names[-3:]  # the last two transformer blocks and the norm after them
+
+    @classmethod
+    def check_clip(cls, name: str, frames: int, height: int, width: int) -> None:
+        if (frames, height, width) != MVIT_CLIP:
+            raise HarlitError(
+                f"{name} takes clips of 16x224x224 (frames x height x width) only, not "
+                f"{frames}x{height}x{width}; set data.num_frames=16 data.frame_size=224."
+            )
