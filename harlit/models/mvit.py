@@ -18,24 +18,6 @@ from harlit.models.video_encoder import TorchvisionVideoEncoder
 MVIT_CLIP = (16, 224, 224)  # frames, height, width
 
 
-class _ProjectionAndPosition(nn.Module):
-    """conv_proj and pos_encoding as one block: the patch embedding and where each patch sits."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.parts = [model.conv_proj, model.pos_encoding]  # a list: registered by the model, not here
-
-    def requires_grad_(self, requires_grad: bool = True) -> _ProjectionAndPosition:
-        for part in self.parts:
-            part.requires_grad_(requires_grad)
-        return self
-
-    def train(self, mode: bool = True) -> _ProjectionAndPosition:
-        for part in self.parts:
-            part.train(mode)
-        return self
-
-
 class MViTEncoder(TorchvisionVideoEncoder):
     """MViT v1-B or v2-S; clips must be 16x224x224."""
 
@@ -43,7 +25,11 @@ class MViTEncoder(TorchvisionVideoEncoder):
     CLASSIFIER = "head"
 
     def blocks_of(self, model: nn.Module) -> dict[str, nn.Module]:
-        blocks: dict[str, nn.Module] = {"conv_proj": _ProjectionAndPosition(model)}
+        # conv_proj and pos_encoding as one block: the patch embedding and where each patch sits. The
+        # ModuleDict is a view: the encoder's blocks are a plain dict, so nothing is registered twice.
+        blocks: dict[str, nn.Module] = {
+            "conv_proj": nn.ModuleDict({"conv_proj": model.conv_proj, "pos_encoding": model.pos_encoding})
+        }
         blocks.update({f"blocks.{i}": block for i, block in enumerate(model.blocks)})
         blocks["norm"] = model.norm
         return blocks
