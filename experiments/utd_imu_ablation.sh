@@ -51,17 +51,30 @@ def mean_std(values):
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}" if len(values) > 1 else "n/a"
 
 runs = Path(sys.argv[1])
-print("| row | val folds: Top-1 % over 12 runs | per held-out subject 1 / 3 / 5 / 7 | test (odd/even): Top-1 % | Top-5 % | macro F1 % |")
-print("|---|---|---|---|---|---|")
-for name in sys.argv[2:]:
+def fold_means(name):
     folds = {}
     for f in sorted(runs.glob(f"{name}/val*/seed*/metrics.json")):
         value = json.loads(f.read_text()).get("val/top1")
         if value is not None:
             folds.setdefault(f.parent.parent.name, []).append(value * 100)
+    return {k: statistics.mean(v) for k, v in folds.items()}, folds
+
+def gain(name):
+    """Per held-out subject, this row's mean minus the paper row's; mean ± standard error over the folds."""
+    ours, _ = fold_means(name)
+    reference, _ = fold_means("paper")
+    diffs = [ours[k] - reference[k] for k in ("val1", "val3", "val5", "val7") if k in ours and k in reference]
+    if name == "paper" or len(diffs) < 4:
+        return "-"
+    return f"{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs) / len(diffs) ** 0.5:.2f}"
+
+print("| row | val folds: Top-1 % over 12 runs | per held-out subject 1 / 3 / 5 / 7 | val gain over paper (± SE, 4 folds) | test (odd/even): Top-1 % | Top-5 % | macro F1 % |")
+print("|---|---|---|---|---|---|---|")
+for name in sys.argv[2:]:
+    _, folds = fold_means(name)
     tests = [json.loads(f.read_text()) for f in sorted(runs.glob(f"{name}/test/seed*/metrics.json"))]
     pooled = [v for values in folds.values() for v in values]
     per_fold = " / ".join(f"{statistics.mean(folds[k]):.2f}" if k in folds else "-" for k in ("val1", "val3", "val5", "val7"))
     scores = [mean_std([t[key] * 100 for t in tests]) for key in ("test/top1", "test/top5", "test/f1_macro")]
-    print(f"| {name} | {mean_std(pooled)} (n={len(pooled)}) | {per_fold} | {' | '.join(scores)} (n={len(tests)}) |")
+    print(f"| {name} | {mean_std(pooled)} (n={len(pooled)}) | {per_fold} | {gain(name)} | {' | '.join(scores)} (n={len(tests)}) |")
 PY

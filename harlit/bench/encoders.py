@@ -134,12 +134,14 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         [
             name,
             f"{f['params_m']:.2f}",
-            f"{f['gflops']:.2f}",
+            f"{f['gflops']:.4g}",
             f["out_dim"],
             f["timed"],
             f"{f['ms_per_step']:.1f}",
             f"{f['samples_per_s']:.1f}",
-            f"{f['ms_per_step'] / figures[reference]['ms_per_step']:.2f}" if reference in figures else "-",
+            f"{f['ms_per_step'] / figures[reference]['ms_per_step']:.2f}"
+            if reference in figures and f["timed"] == figures[reference]["timed"]
+            else "-",  # a ratio only between steps of the same input size
         ]
         for name, f in figures.items()
     ]
