@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from harlit.constants import KINETICS_MEAN, KINETICS_STD
 from harlit.data.base import HARDataModule
 from harlit.data.clip_format import ClipSettings
 from harlit.data.files import BadFile
@@ -29,8 +28,9 @@ from harlit.errors import HarlitError
 
 log = logging.getLogger(__name__)
 
-# S3D normalises clips itself with these Kinetics-400 statistics; recorded for readers of a model file.
-VIDEO_NORMALISATION = {"mean": list(KINETICS_MEAN), "std": list(KINETICS_STD)}
+# Each video encoder normalises clips itself, with the mean and std of its torchvision Kinetics-400
+# weights (harlit.models.video_encoder); recorded for readers of a model file.
+VIDEO_NORMALISATION = "by the video encoder: the mean and std of its torchvision Kinetics-400 weights"
 # How a zero-padded model takes a recording longer than its training length; model files written before
 # this key existed follow the same rule.
 LONGER_RULE = "central samples"
