@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from harlit.errors import HarlitError
+from harlit.models.imu_checks import check_imu_input
 
 # default: PyTorch's Conv1d initialisation (Kaiming-uniform); xavier_normal: as in the authors' public code.
 INITS = ("default", "xavier_normal")
@@ -62,16 +63,7 @@ class IMUEncoder(nn.Module):
         self.receptive_field = 1 + sum(k - 1 for k in kernel_sizes)
 
     def forward(self, imu: torch.Tensor) -> torch.Tensor:
-        if imu.dim() != 3 or imu.shape[1] != self.in_channels:
-            raise HarlitError(
-                f"the IMU encoder expects (batch, {self.in_channels}, time), got {tuple(imu.shape)}; "
-                "set model.imu.in_channels to the dataset's channel count."
-            )
-        if imu.shape[-1] < self.receptive_field:
-            raise HarlitError(
-                f"IMU sequences of {imu.shape[-1]} samples are shorter than the encoder's receptive field of "
-                f"{self.receptive_field}; raise data.imu_length or use smaller model.imu.kernel_sizes."
-            )
+        check_imu_input(imu, self.in_channels, self.receptive_field, "use smaller model.imu.kernel_sizes")
         hidden = self.blocks(imu)
         if self.pooling == "max":
             return hidden.amax(dim=-1)

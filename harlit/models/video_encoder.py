@@ -64,9 +64,10 @@ def load_backbone_weights(
     model: nn.Module, state: Mapping[str, torch.Tensor], classifier: Sequence[str], pretrained: str, name: str
 ) -> None:
     """Load a torchvision state dict into `model`, whose classifier (keys under `classifier`) is dropped."""
-    kept = {k: v for k, v in state.items() if not k.startswith(tuple(f"{c}." for c in classifier))}
+    dropped = tuple(f"{c}." for c in classifier)
+    kept = {k: v for k, v in state.items() if not k.startswith(dropped)}
     missing, unexpected = model.load_state_dict(kept, strict=False)
-    missing = [k for k in missing if not k.startswith(tuple(f"{c}." for c in classifier))]
+    missing = [k for k in missing if not k.startswith(dropped)]
     if missing or unexpected:
         raise HarlitError(
             f"the {name} weights {pretrained!r} do not match torchvision's {name} ({len(missing)} missing, "
