@@ -24,6 +24,7 @@ from harlit.models.imu_checks import (
     require_positive,
     require_probability,
 )
+from harlit.models.token_transformer import token_transformer
 
 POSITIONAL = ("sinusoidal", "learned")
 POOLING = ("mean", "cls")
@@ -99,19 +100,7 @@ class ConvTransformerEncoder(nn.Module):
         )
         self.cls_token = nn.Parameter(torch.randn(1, 1, d_model) * 0.02) if pooling == "cls" else None
         self.input_dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(
-            d_model,
-            nhead,
-            dim_feedforward=dim_feedforward,
-            dropout=dropout,
-            batch_first=True,
-            norm_first=True,
-        )
-        # Pre-norm layers leave their output unnormalised: one final LayerNorm. No padding masks, so
-        # nested tensors would gain nothing.
-        self.encoder = nn.TransformerEncoder(
-            layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
-        )
+        self.encoder = token_transformer(d_model, nhead, num_layers, dim_feedforward, dropout)
         self.in_channels = in_channels
         self.out_dim = d_model
         self.receptive_field = 1 + conv_layers * (kernel_size - 1)

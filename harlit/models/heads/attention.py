@@ -21,6 +21,7 @@ from torch import nn
 from harlit.errors import HarlitError
 from harlit.models.heads.base import Features, Head, Presence
 from harlit.models.heads.masking import presence_matrix
+from harlit.models.token_transformer import token_transformer
 
 
 class AttentionFusion(Head):
@@ -49,21 +50,7 @@ class AttentionFusion(Head):
         self.projections = nn.ModuleDict({m: nn.Linear(dim, d_model) for m, dim in self.feature_dims.items()})
         self.modality_embeddings = nn.Parameter(torch.randn(len(self.feature_dims), d_model) * 0.02)
         self.cls_token = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
-        layer = nn.TransformerEncoderLayer(
-            d_model,
-            nhead,
-            dim_feedforward=dim_feedforward,
-            dropout=dropout,
-            batch_first=True,
-            norm_first=norm_first,
-        )
-        self.encoder = nn.TransformerEncoder(
-            layer,
-            num_layers,
-            # Pre-norm layers leave their output unnormalised: one final LayerNorm, as in ViT.
-            norm=nn.LayerNorm(d_model) if norm_first else None,
-            enable_nested_tensor=False,
-        )
+        self.encoder = token_transformer(d_model, nhead, num_layers, dim_feedforward, dropout, norm_first)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(d_model, num_classes))
 
     def forward(self, features: Features, present: Presence) -> torch.Tensor:
