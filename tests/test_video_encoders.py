@@ -13,6 +13,7 @@ from torchvision.ops import StochasticDepth
 
 from harlit.config import CONFIG_DIR, instantiate
 from harlit.errors import HarlitError
+from harlit.models.video_encoder import check_clip_settings
 from harlit.stage1 import key_of
 from harlit.train import train
 from harlit.trained import load_model
@@ -159,6 +160,25 @@ def test_a_clip_size_a_model_cannot_take_is_one_sentence_before_training(make_cf
     with pytest.raises(HarlitError, match="smaller than one swin3d_t patch of 2x4x4"):
         train(stage2)
     assert not list((tmp_path / "checkpoints").rglob("encoder.pt"))
+
+
+@pytest.mark.parametrize(("frames", "size", "fits"), [(5, 17, True), (4, 32, False), (8, 16, False)])
+def test_s3d_s_smallest_clip_is_checked_before_training(make_cfg, frames: int, size: int, fits: bool) -> None:
+    """S3D's limit is checked from the config, and the limit is where torchvision's S3D stops working."""
+    cfg = make_cfg(
+        ["+experiment=synthetic_stage1_video", f"data.num_frames={frames}", f"data.frame_size={size}"]
+    )
+    encoder = instantiate(cfg.model.video).eval()
+    clips = torch.randint(0, 256, (1, 3, frames, size, size), dtype=torch.uint8)
+    if fits:
+        check_clip_settings(cfg.model.video, frames, size)
+        with torch.no_grad():
+            assert encoder.blocks(encoder.normalize(clips)).shape[:2] == (1, 1024)
+        return
+    with pytest.raises(HarlitError, match=rf"clips of {frames}x{size}x{size} .* too small for S3D"):
+        check_clip_settings(cfg.model.video, frames, size)
+    with pytest.raises(RuntimeError), torch.no_grad():  # torchvision's own failure, which the check prevents
+        encoder.blocks(encoder.normalize(clips))
 
 
 def test_two_video_encoders_have_different_registry_keys(make_cfg) -> None:

@@ -34,6 +34,8 @@ S3D_BLOCK_NAMES = (
     "Mixed_5c",
 )
 S3D_STAGE2_BLOCKS = ("Mixed_4c", "Mixed_5c")  # the paper's stage-2 fine-tuning
+# The smallest clip (frames, height, width) S3D's unpadded pooling takes; measured on torchvision's S3D.
+S3D_MIN_CLIP = (5, 17, 17)
 
 
 def kinetics_weights_path() -> Path:
@@ -44,7 +46,7 @@ def kinetics_weights_path() -> Path:
 class S3DEncoder(VideoEncoder):
     """S3D backbone as a feature extractor, with a named subset of trainable blocks.
 
-    Output: (batch, 1024). Any clip size the S3D features accept works, so tiny clips run on a CPU.
+    Output: (batch, 1024). Clips of at least 5x17x17 (frames x height x width) work, so tiny clips run on a CPU.
     """
 
     name = "S3D"
@@ -74,15 +76,14 @@ class S3DEncoder(VideoEncoder):
         self._init_input(S3D_Weights.KINETICS400_V1, channels_last)
         self._init_blocks(dict(self.blocks.named_children()), trainable_blocks, S3D_STAGE2_BLOCKS)
 
+    @classmethod
+    def check_clip(cls, name: str, frames: int, height: int, width: int) -> None:
+        low = S3D_MIN_CLIP
+        if frames < low[0] or height < low[1] or width < low[2]:
+            raise HarlitError(
+                f"clips of {frames}x{height}x{width} (frames x height x width) are too small for S3D, whose "
+                f"pooling needs at least {low[0]}x{low[1]}x{low[2]}; raise data.num_frames or data.frame_size."
+            )
+
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        x = self.prepared(clips)
-        try:
-            x = self.blocks(x)
-        except RuntimeError as err:
-            if "Output size is too small" in str(err) or "Kernel size can't be greater" in str(err):
-                raise HarlitError(
-                    f"clips of shape {tuple(clips.shape[2:])} (time, height, width) are too small for S3D; "
-                    "use at least 8 frames of 32x32 (data.num_frames, data.frame_size)."
-                ) from None
-            raise
-        return x.mean(dim=(2, 3, 4))
+        return self.blocks(self.prepared(clips)).mean(dim=(2, 3, 4))
