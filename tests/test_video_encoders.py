@@ -157,7 +157,9 @@ def test_a_clip_size_a_model_cannot_take_is_one_sentence_before_training(make_cf
         ["+experiment=synthetic_stage2", "model/video_encoder=swin3d_t"],
         stage1={"video": ["data.num_frames=1"]},
     )
-    with pytest.raises(HarlitError, match="smaller than one swin3d_t patch of 2x4x4"):
+    with pytest.raises(
+        HarlitError, match=r"clips of 1x32x32 .* too small for swin3d_t: one patch needs at least 2x4x4"
+    ):
         train(stage2)
     assert not list((tmp_path / "checkpoints").rglob("encoder.pt"))
 
@@ -175,7 +177,10 @@ def test_s3d_s_smallest_clip_is_checked_before_training(make_cfg, frames: int, s
         with torch.no_grad():
             assert encoder.blocks(encoder.normalize(clips)).shape[:2] == (1, 1024)
         return
-    with pytest.raises(HarlitError, match=rf"clips of {frames}x{size}x{size} .* too small for S3D"):
+    with pytest.raises(
+        HarlitError,
+        match=rf"clips of {frames}x{size}x{size} .* too small for S3D: its unpadded pooling needs at least 5x17x17",
+    ):
         check_clip_settings(cfg.model.video, frames, size)
     with pytest.raises(RuntimeError), torch.no_grad():  # torchvision's own failure, which the check prevents
         encoder.blocks(encoder.normalize(clips))

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 from torchvision.models.video import S3D_Weights, s3d
 
-from harlit.errors import HarlitError
 from harlit.models.video_encoder import VideoEncoder, load_backbone_weights, pretrained_state, weights_path
 
 # torchvision keeps S3D's blocks in an unnamed Sequential; these are the names of the original
@@ -51,6 +50,8 @@ class S3DEncoder(VideoEncoder):
 
     name = "S3D"
     out_dim = 1024
+    MIN_CLIP = S3D_MIN_CLIP
+    MIN_CLIP_REASON = "its unpadded pooling"
 
     def __init__(
         self,
@@ -75,15 +76,6 @@ class S3DEncoder(VideoEncoder):
         self.blocks = nn.Sequential(OrderedDict(zip(S3D_BLOCK_NAMES, backbone.features, strict=True)))
         self._init_input(S3D_Weights.KINETICS400_V1, channels_last)
         self._init_blocks(dict(self.blocks.named_children()), trainable_blocks, S3D_STAGE2_BLOCKS)
-
-    @classmethod
-    def check_clip(cls, name: str, frames: int, height: int, width: int) -> None:
-        low = S3D_MIN_CLIP
-        if frames < low[0] or height < low[1] or width < low[2]:
-            raise HarlitError(
-                f"clips of {frames}x{height}x{width} (frames x height x width) are too small for S3D, whose "
-                f"pooling needs at least {low[0]}x{low[1]}x{low[2]}; raise data.num_frames or data.frame_size."
-            )
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.prepared(clips)).mean(dim=(2, 3, 4))

@@ -11,7 +11,6 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models.video import swin3d_b, swin3d_s, swin3d_t
 
-from harlit.errors import HarlitError
 from harlit.models.video_encoder import TorchvisionVideoEncoder
 
 SWIN3D_PATCH = (2, 4, 4)  # frames, height, width of one token: torchvision's patch size for all three
@@ -22,6 +21,8 @@ class Swin3DEncoder(TorchvisionVideoEncoder):
 
     ARCHS = {"swin3d_t": swin3d_t, "swin3d_s": swin3d_s, "swin3d_b": swin3d_b}
     CLASSIFIER = "head"
+    MIN_CLIP = SWIN3D_PATCH
+    MIN_CLIP_REASON = "one patch"
 
     def blocks_of(self, model: nn.Module) -> dict[str, nn.Module]:
         blocks = {"patch_embed": model.patch_embed}
@@ -36,12 +37,3 @@ class Swin3DEncoder(TorchvisionVideoEncoder):
 
     def stage2_of(self, names: tuple[str, ...]) -> tuple[str, ...]:
         return names[-3:]  # the last two feature blocks and the norm after them
-
-    @classmethod
-    def check_clip(cls, name: str, frames: int, height: int, width: int) -> None:
-        patch = SWIN3D_PATCH
-        if frames < patch[0] or height < patch[1] or width < patch[2]:
-            raise HarlitError(
-                f"clips of {frames}x{height}x{width} (frames x height x width) are smaller than one "
-                f"{name} patch of {patch[0]}x{patch[1]}x{patch[2]}; raise data.num_frames or data.frame_size."
-            )

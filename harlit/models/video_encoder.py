@@ -150,9 +150,20 @@ class VideoEncoder(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last_3d)
         return x
 
+    # The smallest clip (frames, height, width) the model takes, and why; None: no lower limit.
+    MIN_CLIP: tuple[int, int, int] | None = None
+    MIN_CLIP_REASON = "the model"
+
     @classmethod
     def check_clip(cls, name: str, frames: int, height: int, width: int) -> None:
-        """Raise one sentence when model `name` cannot take clips of this size; models with limits override."""
+        """Raise one sentence when model `name` cannot take clips of this size."""
+        low = cls.MIN_CLIP
+        if low is not None and (frames < low[0] or height < low[1] or width < low[2]):
+            raise HarlitError(
+                f"clips of {frames}x{height}x{width} (frames x height x width) are too small for {name}: "
+                f"{cls.MIN_CLIP_REASON} needs at least {low[0]}x{low[1]}x{low[2]}; raise data.num_frames or "
+                "data.frame_size."
+            )
 
 
 def check_clip_settings(video: Mapping[str, object], num_frames: int, frame_size: int) -> None:
