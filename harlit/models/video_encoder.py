@@ -84,6 +84,9 @@ class VideoEncoder(nn.Module):
 
     name: str = "video model"
     out_dim: int
+    # The smallest clip (frames, height, width) the model takes, and why; None: no lower limit.
+    MIN_CLIP: tuple[int, int, int] | None = None
+    MIN_CLIP_REASON = "the model"
 
     def _init_blocks(
         self,
@@ -149,10 +152,6 @@ class VideoEncoder(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         return x
-
-    # The smallest clip (frames, height, width) the model takes, and why; None: no lower limit.
-    MIN_CLIP: tuple[int, int, int] | None = None
-    MIN_CLIP_REASON = "the model"
 
     @classmethod
     def check_clip(cls, name: str, frames: int, height: int, width: int) -> None:
