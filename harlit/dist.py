@@ -131,3 +131,17 @@ def wait_for_file(
             raise HarlitError(f"waited {timeout_s:.0f}s for {what} to write {path}; check rank 0's log.")
         time.sleep(poll_s)
     return path
+
+
+def leave_process_group() -> None:
+    """Destroy this process's process group, if it has one, after its last collective.
+
+    A rank that exits with Gloo's group still alive can abort in the interpreter's teardown
+    ("terminate called without an active exception", exit code -6; pytorch/pytorch#190489), which
+    fails a run whose results are already written. Call it only on success: after a failure the other
+    ranks may be inside a collective and the call would wait for them.
+    """
+    import torch.distributed as torch_dist
+
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

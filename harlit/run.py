@@ -11,6 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harlit.config import CONFIG_DIR, refuse_replaced_overrides
+from harlit.dist import leave_process_group
 from harlit.errors import exit_on_user_error
 from harlit.launchers import check_launcher_plugin, check_sweeper_plugin
 from harlit.startup import configure
@@ -41,6 +42,7 @@ def main() -> None:
     check_sweeper_plugin(sys.argv[1:])
     refuse_replaced_overrides(sys.argv[1:])
     hydra_main()
+    leave_process_group()  # ranks that SLURM or torchrun created trained in this process
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sys
 
 from omegaconf import DictConfig, OmegaConf
 
+from harlit.dist import leave_process_group
 from harlit.errors import exit_on_user_error
 from harlit.startup import configure
 from harlit.train import fit_and_test
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = OmegaConf.load(args[0])
     assert isinstance(cfg, DictConfig)
     fit_and_test(cfg)
+    leave_process_group()
 
 
 if __name__ == "__main__":

@@ -111,6 +111,28 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"root": root, "run_dir": run_dir, "output": result.stdout + result.stderr, "writes": writes}
 
 
+def test_a_rank_destroys_its_process_group_after_a_successful_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Left alive, Gloo's group can abort the rank at exit (code -6) after its results are written."""
+    import torch.distributed as torch_dist
+
+    from harlit import worker
+
+    def fit_and_test_in_a_group(cfg) -> dict:
+        store = torch_dist.FileStore(str(tmp_path / "store"), 1)
+        torch_dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+        torch_dist.all_reduce(torch.ones(1))
+        return {}
+
+    monkeypatch.setattr(worker, "fit_and_test", fit_and_test_in_a_group)
+    config = tmp_path / "ddp_config.yaml"
+    config.write_text("seed: 0\n")
+    worker.main([str(config)])
+    assert not torch_dist.is_initialized()
+    dist.leave_process_group()  # nothing to leave: a no-op, as in every single-process run
+
+
 @pytest.mark.slow
 def test_two_process_cpu_ddp_run(ddp_run: dict) -> None:
     run_dir: Path = ddp_run["run_dir"]
