@@ -56,14 +56,15 @@ def select_scores(runs: Path, encoder: str) -> dict[str, dict[int, list[float | 
     }
 
 
-def chosen(runs: Path, encoder: str) -> str:
+def missing_select_runs(scores: dict[str, dict[int, list[float | None]]]) -> int:
+    return sum(v is None for folds in scores.values() for values in folds.values() for v in values)
+
+
+def chosen(runs: Path, encoder: str) -> str | None:
+    """The learning rate the rule chooses; None while a select run is missing."""
     scores = select_scores(runs, encoder)
-    missing = sum(v is None for folds in scores.values() for values in folds.values() for v in values)
-    if missing:
-        raise SystemExit(
-            f"{missing} select runs of {encoder} have no metrics.json under {runs / 'select' / encoder}; "
-            "run the select phase to the end before test or cross."
-        )
+    if missing_select_runs(scores):
+        return None
     means = {
         lr: statistics.mean(v for values in folds.values() for v in values) for lr, folds in scores.items()
     }
@@ -78,10 +79,7 @@ def select_table(runs: Path, encoders: list[str]) -> None:
     print("|---|---|---|---|---|")
     for encoder in encoders:
         scores = select_scores(runs, encoder)
-        try:
-            pick = chosen(runs, encoder)
-        except SystemExit:
-            pick = None
+        pick = chosen(runs, encoder)
         for lr, folds in scores.items():
             done = [v for values in folds.values() for v in values if v is not None]
             per_fold = " / ".join(mean_std([v for v in folds[f] if v is not None]) for f in FOLDS)
@@ -96,10 +94,7 @@ def test_table(runs: Path, encoders: list[str]) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for encoder in encoders:
-        try:
-            lr = chosen(runs, encoder)
-        except SystemExit:
-            lr = "pending"
+        lr = chosen(runs, encoder) or "pending"
         tests = sorted((runs / "test" / encoder).glob("seed*/metrics.json"))
         scores = {k: [metric(f, k) for f in tests] for k in ("test/top1", "test/top5", "test/f1_macro")}
         seeds = " / ".join(f"{v:.2f}" for v in scores["test/top1"])
@@ -125,7 +120,14 @@ def main() -> None:
     parser.add_argument("--chosen", metavar="ENCODER", help="print the learning rate the rule chooses")
     args = parser.parse_args()
     if args.chosen:
-        print(chosen(args.runs, args.chosen))
+        lr = chosen(args.runs, args.chosen)
+        if lr is None:
+            missing = missing_select_runs(select_scores(args.runs, args.chosen))
+            raise SystemExit(
+                f"{missing} select runs of {args.chosen} have no metrics.json under "
+                f"{args.runs / 'select' / args.chosen}; run the select phase to the end before test or cross."
+            )
+        print(lr)
         return
     select_table(args.runs, args.encoders)
     print()

@@ -33,8 +33,6 @@ S3D_BLOCK_NAMES = (
     "Mixed_5c",
 )
 S3D_STAGE2_BLOCKS = ("Mixed_4c", "Mixed_5c")  # the paper's stage-2 fine-tuning
-# The smallest clip (frames, height, width) S3D's unpadded pooling takes; measured on torchvision's S3D.
-S3D_MIN_CLIP = (5, 17, 17)
 
 
 def kinetics_weights_path() -> Path:
@@ -50,7 +48,7 @@ class S3DEncoder(VideoEncoder):
 
     name = "S3D"
     out_dim = 1024
-    MIN_CLIP = S3D_MIN_CLIP
+    MIN_CLIP = (5, 17, 17)  # measured on torchvision's S3D
     MIN_CLIP_REASON = "its unpadded pooling"
 
     def __init__(
